@@ -1,0 +1,201 @@
+//! Batch and Ack: the unit that flows forward through the pipeline and the promise that
+//! flows back to the input.
+//!
+//! An input creates an [`Ack`] for each batch it pushes. The ack is shared (cloned) by
+//! every piece the batch is split into and every output that holds it; when the last
+//! holder lets go, the ack fires once with the combined [`AckStatus`]. An output that
+//! could not make its events safe marks the ack failed before letting go, so the input
+//! does not confirm what was not delivered (a Beats client then resends).
+
+use crate::event::Event;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::oneshot;
+
+/// How a batch ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AckStatus {
+    /// Every event was accepted by every output, dead-lettered, or dropped by a filter.
+    Delivered,
+    /// At least one event was not made safe (shutdown in the middle of a retry, ...).
+    Failed,
+}
+
+type Callback = Box<dyn FnOnce(AckStatus) + Send>;
+
+struct AckInner {
+    failed: AtomicBool,
+    callback: Mutex<Option<Callback>>,
+}
+
+impl Drop for AckInner {
+    fn drop(&mut self) {
+        let status = if *self.failed.get_mut() {
+            AckStatus::Failed
+        } else {
+            AckStatus::Delivered
+        };
+        let callback = match self.callback.get_mut() {
+            Ok(slot) => slot.take(),
+            Err(poisoned) => poisoned.into_inner().take(),
+        };
+        if let Some(cb) = callback {
+            cb(status);
+        }
+    }
+}
+
+/// The promise that a batch's events are safe. Cheap to clone.
+#[derive(Clone)]
+pub struct Ack(Option<Arc<AckInner>>);
+
+impl std::fmt::Debug for Ack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "Ack" } else { "Ack(none)" })
+    }
+}
+
+impl Ack {
+    /// An ack nobody waits for (inputs without a protocol-level acknowledgement).
+    pub fn none() -> Ack {
+        Ack(None)
+    }
+
+    /// An ack that calls `callback` once, when the last holder lets go.
+    pub fn new(callback: impl FnOnce(AckStatus) + Send + 'static) -> Ack {
+        Ack(Some(Arc::new(AckInner {
+            failed: AtomicBool::new(false),
+            callback: Mutex::new(Some(Box::new(callback))),
+        })))
+    }
+
+    /// An ack and the receiver that resolves when it fires.
+    pub fn channel() -> (Ack, AckReceiver) {
+        let (tx, rx) = oneshot::channel();
+        let ack = Ack::new(move |status| {
+            let _ = tx.send(status);
+        });
+        (ack, AckReceiver(rx))
+    }
+
+    /// Marks the batch as not delivered; the ack will fire [`AckStatus::Failed`].
+    pub fn fail(&self) {
+        if let Some(inner) = &self.0 {
+            inner.failed.store(true, Ordering::Release);
+        }
+    }
+}
+
+/// Resolves to the batch's [`AckStatus`] once every holder let go.
+pub struct AckReceiver(oneshot::Receiver<AckStatus>);
+
+impl AckReceiver {
+    /// Waits for the ack. A sender dropped without firing counts as failed.
+    pub async fn wait(self) -> AckStatus {
+        self.0.await.unwrap_or(AckStatus::Failed)
+    }
+}
+
+/// Events moving through the pipeline together, with the acks of the input batches
+/// they came from.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub events: Vec<Event>,
+    acks: Vec<Ack>,
+    /// Approximate size in bytes, for the queue's byte limit.
+    bytes: usize,
+}
+
+impl Batch {
+    /// A batch whose size is estimated from its events.
+    pub fn new(events: Vec<Event>, ack: Ack) -> Batch {
+        let bytes = events.iter().map(Event::approx_size).sum();
+        Batch::with_bytes(events, ack, bytes)
+    }
+
+    /// A batch whose size the input already knows (the bytes it read).
+    pub fn with_bytes(events: Vec<Event>, ack: Ack, bytes: usize) -> Batch {
+        let acks = if ack.0.is_some() { vec![ack] } else { Vec::new() };
+        Batch {
+            events,
+            acks,
+            bytes,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Moves `other`'s events and acks into this batch.
+    pub fn merge(&mut self, mut other: Batch) {
+        self.events.append(&mut other.events);
+        self.acks.append(&mut other.acks);
+        self.bytes += other.bytes;
+    }
+
+    /// Splits off the first `n` events as a new batch that shares this batch's acks.
+    pub fn split_front(&mut self, n: usize) -> Batch {
+        if n >= self.events.len() {
+            return std::mem::take(self);
+        }
+        let rest = self.events.split_off(n);
+        let front = std::mem::replace(&mut self.events, rest);
+        let front_bytes = self.bytes * n / (n + self.events.len()).max(1);
+        self.bytes -= front_bytes;
+        Batch {
+            events: front,
+            acks: self.acks.clone(),
+            bytes: front_bytes,
+        }
+    }
+
+    /// Marks every ack of this batch failed (its events were not made safe).
+    pub fn fail(&self) {
+        for ack in &self.acks {
+            ack.fail();
+        }
+    }
+
+    pub fn acks(&self) -> &[Ack] {
+        &self.acks
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn fires_once_when_the_last_piece_is_dropped() {
+        let (ack, rx) = Ack::channel();
+        let mut batch = Batch::new((0..10).map(|_| Event::new()).collect(), ack);
+        let front = batch.split_front(4);
+        assert_eq!(front.len(), 4);
+        assert_eq!(batch.len(), 6);
+        drop(front);
+        let mut merged = Batch::default();
+        merged.merge(batch);
+        drop(merged);
+        assert_eq!(rx.wait().await, AckStatus::Delivered);
+    }
+
+    #[tokio::test]
+    async fn a_failed_piece_fails_the_whole_batch() {
+        let (ack, rx) = Ack::channel();
+        let mut batch = Batch::new((0..4).map(|_| Event::new()).collect(), ack);
+        let front = batch.split_front(2);
+        front.fail();
+        drop(front);
+        drop(batch);
+        assert_eq!(rx.wait().await, AckStatus::Failed);
+    }
+}

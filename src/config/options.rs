@@ -1,0 +1,366 @@
+//! Typed access to a plugin's options, used by every plugin's `build`. Each accessor
+//! takes the option out; [`Options::finish`] then refuses whatever is left, so an
+//! unknown option or a wrong type is an error at load time with its position.
+
+use super::ast::{self, Pos, ValueKind};
+use super::env;
+use super::error::Error;
+use super::field_ref::FieldRef;
+use super::sprintf::Template;
+
+/// The options of one plugin (or codec) instance.
+#[derive(Debug, Clone)]
+pub struct Options {
+    plugin: String,
+    kind: &'static str,
+    pos: Pos,
+    attributes: Vec<Option<ast::Attribute>>,
+}
+
+/// A codec given as an option value: `codec => json_lines` or `codec => line { ... }`.
+#[derive(Debug, Clone)]
+pub struct CodecSpec {
+    pub name: String,
+    pub options: Options,
+}
+
+impl Options {
+    /// `kind` names the plugin type in messages: "input", "filter", "output", "codec".
+    pub fn new(plugin: &ast::Plugin, kind: &'static str) -> Options {
+        Options {
+            plugin: plugin.name.clone(),
+            kind,
+            pos: plugin.pos.clone(),
+            attributes: plugin.attributes.iter().cloned().map(Some).collect(),
+        }
+    }
+
+    /// Options for a plugin written without any, e.g. a default codec.
+    pub fn empty(plugin: &str, kind: &'static str, pos: Pos) -> Options {
+        Options {
+            plugin: plugin.to_string(),
+            kind,
+            pos,
+            attributes: Vec::new(),
+        }
+    }
+
+    pub fn plugin_name(&self) -> &str {
+        &self.plugin
+    }
+
+    pub fn pos(&self) -> &Pos {
+        &self.pos
+    }
+
+    /// An error at the plugin's position.
+    pub fn error(&self, message: impl Into<String>) -> Error {
+        Error::invalid(&self.pos, message)
+    }
+
+    /// An error about option `name` at `pos`.
+    pub fn option_error(&self, name: &str, pos: &Pos, message: impl std::fmt::Display) -> Error {
+        Error::invalid(
+            pos,
+            format!(
+                "option `{name}` of {} {}: {message}",
+                self.plugin, self.kind
+            ),
+        )
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.attributes
+            .iter()
+            .flatten()
+            .any(|a| a.name == name)
+    }
+
+    /// Takes the raw value of `name`. An option given several times is merged the way
+    /// Logstash merges it: arrays concatenate, hashes combine, anything else is an error.
+    pub fn take(&mut self, name: &str) -> Result<Option<ast::Value>, Error> {
+        let mut found: Option<ast::Value> = None;
+        for slot in self.attributes.iter_mut() {
+            if slot.as_ref().map(|a| a.name == name) != Some(true) {
+                continue;
+            }
+            let Some(attr) = slot.take() else { continue };
+            found = Some(match found {
+                None => attr.value,
+                Some(prev) => merge(prev, attr.value).map_err(|pos| {
+                    Error::invalid(
+                        &pos,
+                        format!(
+                            "option `{name}` of {} {} is given more than once",
+                            self.plugin, self.kind
+                        ),
+                    )
+                })?,
+            });
+        }
+        Ok(found)
+    }
+
+    /// A string option (barewords and numbers accepted as text), `${VAR}` substituted.
+    pub fn string(&mut self, name: &str) -> Result<Option<String>, Error> {
+        let Some(v) = self.take(name)? else {
+            return Ok(None);
+        };
+        self.scalar_text(name, &v).map(Some)
+    }
+
+    pub fn string_or(&mut self, name: &str, default: &str) -> Result<String, Error> {
+        Ok(self.string(name)?.unwrap_or_else(|| default.to_string()))
+    }
+
+    pub fn required_string(&mut self, name: &str) -> Result<String, Error> {
+        match self.string(name)? {
+            Some(s) => Ok(s),
+            None => Err(self.error(format!(
+                "{} {} requires option `{name}`",
+                self.plugin, self.kind
+            ))),
+        }
+    }
+
+    pub fn bool(&mut self, name: &str) -> Result<Option<bool>, Error> {
+        let Some(v) = self.take(name)? else {
+            return Ok(None);
+        };
+        match self.scalar_text(name, &v)?.as_str() {
+            "true" => Ok(Some(true)),
+            "false" => Ok(Some(false)),
+            other => Err(self.option_error(
+                name,
+                &v.pos,
+                format!("expected true or false, got `{other}`"),
+            )),
+        }
+    }
+
+    pub fn bool_or(&mut self, name: &str, default: bool) -> Result<bool, Error> {
+        Ok(self.bool(name)?.unwrap_or(default))
+    }
+
+    pub fn int(&mut self, name: &str) -> Result<Option<i64>, Error> {
+        let Some(v) = self.take(name)? else {
+            return Ok(None);
+        };
+        let text = self.scalar_text(name, &v)?;
+        text.trim().parse::<i64>().map(Some).map_err(|_| {
+            self.option_error(name, &v.pos, format!("expected an integer, got `{text}`"))
+        })
+    }
+
+    pub fn int_or(&mut self, name: &str, default: i64) -> Result<i64, Error> {
+        Ok(self.int(name)?.unwrap_or(default))
+    }
+
+    /// A non-negative integer that fits `usize`.
+    pub fn usize_or(&mut self, name: &str, default: usize) -> Result<usize, Error> {
+        let pos = self.value_pos(name);
+        match self.int(name)? {
+            None => Ok(default),
+            Some(n) => usize::try_from(n).map_err(|_| {
+                self.option_error(name, &pos, format!("expected a non-negative integer, got {n}"))
+            }),
+        }
+    }
+
+    pub fn float(&mut self, name: &str) -> Result<Option<f64>, Error> {
+        let Some(v) = self.take(name)? else {
+            return Ok(None);
+        };
+        let text = self.scalar_text(name, &v)?;
+        text.trim().parse::<f64>().map(Some).map_err(|_| {
+            self.option_error(name, &v.pos, format!("expected a number, got `{text}`"))
+        })
+    }
+
+    /// A list of strings; a single string is a list of one, as in Logstash.
+    pub fn string_list(&mut self, name: &str) -> Result<Option<Vec<String>>, Error> {
+        let Some(v) = self.take(name)? else {
+            return Ok(None);
+        };
+        match &v.kind {
+            ValueKind::Array(items) => items
+                .iter()
+                .map(|item| self.scalar_text(name, item))
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some),
+            _ => Ok(Some(vec![self.scalar_text(name, &v)?])),
+        }
+    }
+
+    /// A hash of string keys to string values. Logstash also accepts an array of
+    /// alternating keys and values (`add_field => ["a", "1"]`), and so does Sluice.
+    pub fn string_map(&mut self, name: &str) -> Result<Option<Vec<(String, String)>>, Error> {
+        let Some(pairs) = self.pairs(name)? else {
+            return Ok(None);
+        };
+        pairs
+            .into_iter()
+            .map(|(k, v)| Ok((k, self.scalar_text(name, &v)?)))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some)
+    }
+
+    /// A hash whose values are a string or a list of strings, e.g. grok's `match`.
+    pub fn string_list_map(
+        &mut self,
+        name: &str,
+    ) -> Result<Option<Vec<(String, Vec<String>)>>, Error> {
+        let Some(pairs) = self.pairs(name)? else {
+            return Ok(None);
+        };
+        let mut out = Vec::with_capacity(pairs.len());
+        for (k, v) in pairs {
+            let values = match &v.kind {
+                ValueKind::Array(items) => items
+                    .iter()
+                    .map(|i| self.scalar_text(name, i))
+                    .collect::<Result<Vec<_>, _>>()?,
+                _ => vec![self.scalar_text(name, &v)?],
+            };
+            out.push((k, values));
+        }
+        Ok(Some(out))
+    }
+
+    /// Key/value pairs from a hash or from an array of alternating keys and values.
+    pub fn pairs(&mut self, name: &str) -> Result<Option<Vec<(String, ast::Value)>>, Error> {
+        let Some(v) = self.take(name)? else {
+            return Ok(None);
+        };
+        match v.kind {
+            ValueKind::Hash(entries) => entries
+                .into_iter()
+                .map(|e| {
+                    let key = env::substitute(&e.key)
+                        .map_err(|err| self.option_error(name, &e.key_pos, err))?;
+                    Ok((key, e.value))
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some),
+            ValueKind::Array(items) if items.len() % 2 == 0 => {
+                let mut out = Vec::with_capacity(items.len() / 2);
+                let mut it = items.into_iter();
+                while let (Some(k), Some(v)) = (it.next(), it.next()) {
+                    out.push((self.scalar_text(name, &k)?, v));
+                }
+                Ok(Some(out))
+            }
+            _ => Err(self.option_error(
+                name,
+                &v.pos,
+                "expected a hash like { \"key\" => \"value\" }",
+            )),
+        }
+    }
+
+    /// A field reference option.
+    pub fn field_ref(&mut self, name: &str) -> Result<Option<FieldRef>, Error> {
+        let pos = self.value_pos(name);
+        match self.string(name)? {
+            None => Ok(None),
+            Some(s) => FieldRef::parse(&s)
+                .map(Some)
+                .map_err(|e| self.option_error(name, &pos, e)),
+        }
+    }
+
+    /// A sprintf template option (`"%{[host][name]}-%{+YYYY.MM.dd}"`).
+    pub fn template(&mut self, name: &str) -> Result<Option<Template>, Error> {
+        let pos = self.value_pos(name);
+        match self.string(name)? {
+            None => Ok(None),
+            Some(s) => Template::parse(&s)
+                .map(Some)
+                .map_err(|e| self.option_error(name, &pos, e)),
+        }
+    }
+
+    /// The `codec` option: a bareword or a plugin value with its own options.
+    pub fn codec(&mut self) -> Result<Option<CodecSpec>, Error> {
+        let Some(v) = self.take("codec")? else {
+            return Ok(None);
+        };
+        match v.kind {
+            ValueKind::Plugin(p) => Ok(Some(CodecSpec {
+                name: p.name.clone(),
+                options: Options::new(&p, "codec"),
+            })),
+            ValueKind::Bareword(name) | ValueKind::String(name) => Ok(Some(CodecSpec {
+                options: Options::empty(&name, "codec", v.pos.clone()),
+                name,
+            })),
+            _ => Err(self.option_error("codec", &v.pos, "expected a codec name")),
+        }
+    }
+
+    /// Position of an option's value, or of the plugin when it is absent.
+    pub fn value_pos(&self, name: &str) -> Pos {
+        self.attributes
+            .iter()
+            .flatten()
+            .find(|a| a.name == name)
+            .map(|a| a.value.pos.clone())
+            .unwrap_or_else(|| self.pos.clone())
+    }
+
+    /// Refuses every option nobody took: an unknown option is a load-time error.
+    pub fn finish(self) -> Result<(), Error> {
+        if let Some(attr) = self.attributes.into_iter().flatten().next() {
+            return Err(Error::invalid(
+                &attr.pos,
+                format!(
+                    "unknown option `{}` for {} {}",
+                    attr.name, self.plugin, self.kind
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The text of a scalar value with `${VAR}` substituted.
+    pub fn scalar_text(&self, name: &str, v: &ast::Value) -> Result<String, Error> {
+        let raw = match &v.kind {
+            ValueKind::String(s) | ValueKind::Bareword(s) | ValueKind::Number(s) => s,
+            ValueKind::Array(_) => {
+                return Err(self.option_error(name, &v.pos, "expected a single value, got an array"))
+            }
+            ValueKind::Hash(_) => {
+                return Err(self.option_error(name, &v.pos, "expected a single value, got a hash"))
+            }
+            ValueKind::Plugin(p) => {
+                return Err(self.option_error(
+                    name,
+                    &v.pos,
+                    format!("expected a single value, got plugin `{}`", p.name),
+                ))
+            }
+        };
+        env::substitute(raw).map_err(|e| self.option_error(name, &v.pos, e))
+    }
+}
+
+/// Merges a repeated option; the error carries the position of the repetition.
+fn merge(prev: ast::Value, next: ast::Value) -> Result<ast::Value, Pos> {
+    match (prev.kind, next.kind) {
+        (ValueKind::Array(mut a), ValueKind::Array(b)) => {
+            a.extend(b);
+            Ok(ast::Value {
+                kind: ValueKind::Array(a),
+                pos: prev.pos,
+            })
+        }
+        (ValueKind::Hash(mut a), ValueKind::Hash(b)) => {
+            a.extend(b);
+            Ok(ast::Value {
+                kind: ValueKind::Hash(a),
+                pos: prev.pos,
+            })
+        }
+        _ => Err(next.pos),
+    }
+}

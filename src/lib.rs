@@ -1,0 +1,10 @@
+//! Sluice: a streaming log pipeline processor that runs pipelines written in the
+//! Logstash configuration language.
+//!
+//! Data flows one way: inputs push [`batch::Batch`]es into a bounded queue, pipeline
+//! workers apply filters and hand the batch to every output, and each batch's
+//! [`batch::Ack`] fires back to its input once the events are safe.
+
+pub mod batch;
+pub mod config;
+pub mod event;
