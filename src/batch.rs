@@ -115,7 +115,11 @@ impl Batch {
 
     /// A batch whose size the input already knows (the bytes it read).
     pub fn with_bytes(events: Vec<Event>, ack: Ack, bytes: usize) -> Batch {
-        let acks = if ack.0.is_some() { vec![ack] } else { Vec::new() };
+        let acks = if ack.0.is_some() {
+            vec![ack]
+        } else {
+            Vec::new()
+        };
         Batch {
             events,
             acks,

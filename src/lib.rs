@@ -6,5 +6,14 @@
 //! [`batch::Ack`] fires back to its input once the events are safe.
 
 pub mod batch;
+pub mod codecs;
 pub mod config;
 pub mod event;
+pub mod filters;
+pub mod inputs;
+pub mod outputs;
+pub mod pipeline;
+pub mod queue;
+pub mod settings;
+
+pub use pipeline::run;

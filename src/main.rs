@@ -1,1 +1,165 @@
-fn main(){}
+//! The `sluice` command line: Logstash's flags, so muscle memory works.
+
+use anyhow::Context as _;
+use clap::Parser;
+use sluice::config::Source;
+use sluice::settings::{parse_bytes, LogFormat, Settings};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "sluice",
+    version,
+    about = "A streaming log pipeline processor that runs Logstash pipelines",
+    after_help = "Examples:\n  sluice -f pipelines/quickstart.conf\n  sluice -e 'input { stdin {} } output { stdout {} }'\n  sluice -t -f pipelines/"
+)]
+struct Cli {
+    /// Pipeline configuration: a file, a directory (files in lexical order) or a glob.
+    #[arg(short = 'f', long = "path.config", value_name = "PATH")]
+    path_config: Option<String>,
+
+    /// Pipeline configuration given as a string.
+    #[arg(short = 'e', long = "config.string", value_name = "CONFIG")]
+    config_string: Option<String>,
+
+    /// Check the configuration and exit.
+    #[arg(short = 't', long = "config.test_and_exit")]
+    test_and_exit: bool,
+
+    /// Process escape sequences (\n, \t, \", ...) in quoted configuration strings.
+    #[arg(long = "config.support_escapes")]
+    support_escapes: bool,
+
+    /// Pipeline workers (default: number of cores).
+    #[arg(short = 'w', long = "pipeline.workers", value_name = "N")]
+    workers: Option<usize>,
+
+    /// Events per batch.
+    #[arg(
+        short = 'b',
+        long = "pipeline.batch.size",
+        value_name = "N",
+        default_value_t = 125
+    )]
+    batch_size: usize,
+
+    /// Milliseconds to wait for a batch to fill before processing it anyway.
+    #[arg(long = "pipeline.batch.delay", value_name = "MS", default_value_t = 50)]
+    batch_delay: u64,
+
+    /// Bound of the in-memory queue, in events.
+    #[arg(long = "queue.max_events", value_name = "N", default_value_t = 8192)]
+    queue_max_events: usize,
+
+    /// Bound of the in-memory queue, in bytes (e.g. 64mb).
+    #[arg(long = "queue.max_bytes", value_name = "SIZE", default_value = "64mb")]
+    queue_max_bytes: String,
+
+    /// Directory for state: dead letter queue, persisted queue.
+    #[arg(long = "path.data", value_name = "DIR", default_value = "data")]
+    path_data: PathBuf,
+
+    /// Address of the HTTP API.
+    #[arg(
+        long = "api.http.host",
+        value_name = "HOST",
+        default_value = "127.0.0.1"
+    )]
+    api_host: String,
+
+    /// Port of the HTTP API.
+    #[arg(long = "api.http.port", value_name = "PORT", default_value_t = 9600)]
+    api_port: u16,
+
+    /// Log level: error, warn, info, debug, trace.
+    #[arg(long = "log.level", value_name = "LEVEL", default_value = "info")]
+    log_level: String,
+
+    /// Log format: plain or json (one JSON object per line).
+    #[arg(long = "log.format", value_name = "FORMAT", default_value = "plain")]
+    log_format: String,
+}
+
+fn init_logging(level: &str, format: LogFormat) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(format!("sluice={level},warn"))
+        .with_context(|| format!("invalid --log.level `{level}`"))?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Plain => builder.init(),
+    }
+    Ok(())
+}
+
+fn settings(cli: &Cli) -> anyhow::Result<Settings> {
+    let source = match (&cli.path_config, &cli.config_string) {
+        (Some(_), Some(_)) => anyhow::bail!("give either -f or -e, not both"),
+        (Some(p), None) => Source::Path(p.clone()),
+        (None, Some(e)) => Source::Text(e.clone()),
+        (None, None) => anyhow::bail!("no configuration: give -f PATH or -e CONFIG (see --help)"),
+    };
+    let mut s = Settings::new(source);
+    s.test_and_exit = cli.test_and_exit;
+    s.support_escapes = cli.support_escapes;
+    if let Some(w) = cli.workers {
+        anyhow::ensure!(w > 0, "-w must be at least 1");
+        s.workers = w;
+    }
+    anyhow::ensure!(cli.batch_size > 0, "-b must be at least 1");
+    s.batch_size = cli.batch_size;
+    s.batch_delay = Duration::from_millis(cli.batch_delay);
+    s.queue_max_events = cli.queue_max_events.max(1);
+    s.queue_max_bytes =
+        parse_bytes(&cli.queue_max_bytes).map_err(|e| anyhow::anyhow!("--queue.max_bytes: {e}"))?;
+    s.data_dir = cli.path_data.clone();
+    s.api_host = cli.api_host.clone();
+    s.api_port = cli.api_port;
+    Ok(s)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let format = match cli.log_format.as_str() {
+        "json" => LogFormat::Json,
+        "plain" => LogFormat::Plain,
+        other => {
+            eprintln!("error: --log.format must be plain or json, not `{other}`");
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(e) = init_logging(&cli.log_level, format) {
+        eprintln!("error: {e:#}");
+        return ExitCode::from(2);
+    }
+    let settings = match settings(&cli) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    if settings.test_and_exit {
+        return match sluice::pipeline::load(&settings) {
+            Ok(_) => {
+                println!("Configuration OK");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    match sluice::run(settings) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "sluice stopped with an error");
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -184,5 +184,8 @@ pub enum RvalueKind {
     /// A regular expression literal `/.../` with `\/` already turned into `/`.
     Regex(String),
     /// `name(args)`: parsed as Logstash does, refused by the compiler.
-    MethodCall { name: String, args: Vec<Rvalue> },
+    MethodCall {
+        name: String,
+        args: Vec<Rvalue>,
+    },
 }

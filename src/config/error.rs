@@ -43,7 +43,10 @@ pub fn snippet(source: &str, line: u32, column: u32) -> String {
         .lines()
         .nth(line.saturating_sub(1) as usize)
         .unwrap_or("");
-    let text: String = text.chars().map(|c| if c == '\t' { ' ' } else { c }).collect();
+    let text: String = text
+        .chars()
+        .map(|c| if c == '\t' { ' ' } else { c })
+        .collect();
     let pad = " ".repeat(column.saturating_sub(1) as usize);
     format!("  {text}\n  {pad}^")
 }

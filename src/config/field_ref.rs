@@ -31,7 +31,10 @@ impl FieldRef {
     /// Parses `name`, `[a][b]` or `[@metadata][x]`. Mixed forms like `a[b]` are refused, as
     /// in Logstash.
     pub fn parse(text: &str) -> Result<FieldRef, FieldRefError> {
-        let err = |reason| FieldRefError { reference: text.to_string(), reason };
+        let err = |reason| FieldRefError {
+            reference: text.to_string(),
+            reason,
+        };
         if text.is_empty() {
             return Err(err("empty reference"));
         }
@@ -128,7 +131,10 @@ mod tests {
         assert_eq!(m.root(), Root::Metadata);
         assert_eq!(m.path(), ["beat"]);
         assert_eq!(m.to_string(), "[@metadata][beat]");
-        assert_eq!(FieldRef::parse("@timestamp").unwrap().path(), ["@timestamp"]);
+        assert_eq!(
+            FieldRef::parse("@timestamp").unwrap().path(),
+            ["@timestamp"]
+        );
     }
 
     #[test]

@@ -7,6 +7,32 @@ use super::env;
 use super::error::Error;
 use super::field_ref::FieldRef;
 use super::sprintf::Template;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// What a plugin may need to know about the pipeline it is built for.
+#[derive(Debug, Clone)]
+pub struct PluginContext {
+    /// `--path.data`: where plugins keep state (dead letter queue, sincedb, ...).
+    pub data_dir: PathBuf,
+    /// `-b`: events per batch.
+    pub batch_size: usize,
+    /// `-w`: pipeline workers.
+    pub workers: usize,
+}
+
+impl Default for PluginContext {
+    fn default() -> Self {
+        PluginContext {
+            data_dir: PathBuf::from("data"),
+            batch_size: 125,
+            workers: 1,
+        }
+    }
+}
+
+/// Keys each with a list of strings, in the order written (grok's `match`).
+pub type StringListMap = Vec<(String, Vec<String>)>;
 
 /// The options of one plugin (or codec) instance.
 #[derive(Debug, Clone)]
@@ -15,6 +41,7 @@ pub struct Options {
     kind: &'static str,
     pos: Pos,
     attributes: Vec<Option<ast::Attribute>>,
+    context: Arc<PluginContext>,
 }
 
 /// A codec given as an option value: `codec => json_lines` or `codec => line { ... }`.
@@ -26,23 +53,54 @@ pub struct CodecSpec {
 
 impl Options {
     /// `kind` names the plugin type in messages: "input", "filter", "output", "codec".
-    pub fn new(plugin: &ast::Plugin, kind: &'static str) -> Options {
+    pub fn new(plugin: &ast::Plugin, kind: &'static str, context: Arc<PluginContext>) -> Options {
         Options {
             plugin: plugin.name.clone(),
             kind,
             pos: plugin.pos.clone(),
             attributes: plugin.attributes.iter().cloned().map(Some).collect(),
+            context,
         }
     }
 
     /// Options for a plugin written without any, e.g. a default codec.
-    pub fn empty(plugin: &str, kind: &'static str, pos: Pos) -> Options {
+    pub fn empty(
+        plugin: &str,
+        kind: &'static str,
+        pos: Pos,
+        context: Arc<PluginContext>,
+    ) -> Options {
         Options {
             plugin: plugin.to_string(),
             kind,
             pos,
             attributes: Vec::new(),
+            context,
         }
+    }
+
+    /// Options parsed from a string, for tests and tools: `parse_for_test("grok", "match => {...}")`.
+    pub fn from_text(plugin: &str, kind: &'static str, body: &str) -> Result<Options, Error> {
+        let src = format!("filter {{ {plugin} {{ {body} }} }}");
+        let cfg = super::parse(&src, "options", false)?;
+        let item = cfg
+            .sections
+            .into_iter()
+            .next()
+            .and_then(|s| s.items.into_iter().next());
+        match item {
+            Some(ast::Item::Plugin(p)) => Ok(Options::new(&p, kind, Arc::default())),
+            _ => Err(Error::Empty(format!("no plugin in `{body}`"))),
+        }
+    }
+
+    pub fn context(&self) -> &Arc<PluginContext> {
+        &self.context
+    }
+
+    /// The kind of plugin: "input", "filter", "output" or "codec".
+    pub fn kind(&self) -> &'static str {
+        self.kind
     }
 
     pub fn plugin_name(&self) -> &str {
@@ -70,10 +128,7 @@ impl Options {
     }
 
     pub fn has(&self, name: &str) -> bool {
-        self.attributes
-            .iter()
-            .flatten()
-            .any(|a| a.name == name)
+        self.attributes.iter().flatten().any(|a| a.name == name)
     }
 
     /// Takes the raw value of `name`. An option given several times is merged the way
@@ -162,7 +217,11 @@ impl Options {
         match self.int(name)? {
             None => Ok(default),
             Some(n) => usize::try_from(n).map_err(|_| {
-                self.option_error(name, &pos, format!("expected a non-negative integer, got {n}"))
+                self.option_error(
+                    name,
+                    &pos,
+                    format!("expected a non-negative integer, got {n}"),
+                )
             }),
         }
     }
@@ -206,10 +265,7 @@ impl Options {
     }
 
     /// A hash whose values are a string or a list of strings, e.g. grok's `match`.
-    pub fn string_list_map(
-        &mut self,
-        name: &str,
-    ) -> Result<Option<Vec<(String, Vec<String>)>>, Error> {
+    pub fn string_list_map(&mut self, name: &str) -> Result<Option<StringListMap>, Error> {
         let Some(pairs) = self.pairs(name)? else {
             return Ok(None);
         };
@@ -288,10 +344,10 @@ impl Options {
         match v.kind {
             ValueKind::Plugin(p) => Ok(Some(CodecSpec {
                 name: p.name.clone(),
-                options: Options::new(&p, "codec"),
+                options: Options::new(&p, "codec", self.context.clone()),
             })),
             ValueKind::Bareword(name) | ValueKind::String(name) => Ok(Some(CodecSpec {
-                options: Options::empty(&name, "codec", v.pos.clone()),
+                options: Options::empty(&name, "codec", v.pos.clone(), self.context.clone()),
                 name,
             })),
             _ => Err(self.option_error("codec", &v.pos, "expected a codec name")),
@@ -327,7 +383,11 @@ impl Options {
         let raw = match &v.kind {
             ValueKind::String(s) | ValueKind::Bareword(s) | ValueKind::Number(s) => s,
             ValueKind::Array(_) => {
-                return Err(self.option_error(name, &v.pos, "expected a single value, got an array"))
+                return Err(self.option_error(
+                    name,
+                    &v.pos,
+                    "expected a single value, got an array",
+                ))
             }
             ValueKind::Hash(_) => {
                 return Err(self.option_error(name, &v.pos, "expected a single value, got a hash"))

@@ -110,11 +110,15 @@ impl Template {
                     _ => out.push_str(raw),
                 },
                 Part::Time(p) => {
-                    let ts = event.timestamp().unwrap_or_else(crate::event::Timestamp::now);
+                    let ts = event
+                        .timestamp()
+                        .unwrap_or_else(crate::event::Timestamp::now);
                     p.format(ts.datetime(), out);
                 }
                 Part::EpochSeconds => {
-                    let ts = event.timestamp().unwrap_or_else(crate::event::Timestamp::now);
+                    let ts = event
+                        .timestamp()
+                        .unwrap_or_else(crate::event::Timestamp::now);
                     out.push_str(&ts.unix_seconds().to_string());
                 }
             }
@@ -129,7 +133,10 @@ mod tests {
 
     fn event() -> Event {
         let mut e = Event::at(Timestamp::from_unix_millis(1_795_257_000_123).unwrap());
-        e.insert(&FieldRef::parse("[host][name]").unwrap(), Value::from("web-1"));
+        e.insert(
+            &FieldRef::parse("[host][name]").unwrap(),
+            Value::from("web-1"),
+        );
         e.insert_field("tags", Value::Array(vec!["a".into(), "b".into()]));
         let mut m = new_map();
         m.insert("k".into(), Value::from(1));

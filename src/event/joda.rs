@@ -271,8 +271,8 @@ mod tests {
     use chrono::Utc;
 
     fn fmt(p: &str) -> String {
-        let dt = Utc.with_ymd_and_hms(2026, 3, 7, 9, 5, 3).unwrap()
-            + chrono::Duration::milliseconds(42);
+        let dt =
+            Utc.with_ymd_and_hms(2026, 3, 7, 9, 5, 3).unwrap() + chrono::Duration::milliseconds(42);
         JodaPattern::compile(p).unwrap().format_to_string(&dt)
     }
 
@@ -282,7 +282,10 @@ mod tests {
         assert_eq!(fmt("yyyy-MM-dd HH:mm:ss,SSS"), "2026-03-07 09:05:03,042");
         assert_eq!(fmt("dd/MMM/yyyy:HH:mm:ss Z"), "07/Mar/2026:09:05:03 +0000");
         assert_eq!(fmt("EEE, d MMMM yy"), "Sat, 7 March 26");
-        assert_eq!(fmt("yyyy-MM-dd'T'HH:mm:ss.SSSZZ"), "2026-03-07T09:05:03.042+00:00");
+        assert_eq!(
+            fmt("yyyy-MM-dd'T'HH:mm:ss.SSSZZ"),
+            "2026-03-07T09:05:03.042+00:00"
+        );
         assert_eq!(fmt("hh:mm a"), "09:05 AM");
         assert_eq!(fmt("'week' ww"), "week 10");
     }

@@ -133,7 +133,10 @@ mod tests {
         events_from_json_slice(line, Timestamp::now(), &mut out).unwrap();
         let e = &out[0];
         assert_eq!(e.get_field("n"), Some(&Value::Int(3)));
-        assert!(matches!(e.get_field("@timestamp"), Some(Value::Timestamp(_))));
+        assert!(matches!(
+            e.get_field("@timestamp"),
+            Some(Value::Timestamp(_))
+        ));
         let json = e.to_json_string();
         assert_eq!(
             json,

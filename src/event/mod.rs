@@ -45,8 +45,7 @@ impl Event {
     /// An event with `message` set, stamped with `ts`.
     pub fn with_message(message: String, ts: Timestamp) -> Event {
         let mut e = Event::at(ts);
-        e.fields
-            .insert(MESSAGE.to_string(), Value::String(message));
+        e.fields.insert(MESSAGE.to_string(), Value::String(message));
         e
     }
 
@@ -138,10 +137,7 @@ impl Event {
             }
             Root::Metadata => {
                 let meta = self.metadata.as_deref()?;
-                let (first, rest) = match r.path().split_first() {
-                    Some(x) => x,
-                    None => return None,
-                };
+                let (first, rest) = r.path().split_first()?;
                 (meta.get(first.as_str())?, rest)
             }
         };
@@ -352,9 +348,15 @@ mod tests {
     fn nested_insert_get_remove() {
         let mut e = Event::new();
         assert!(e.insert(&r("[http][request][id]"), Value::from("abc")));
-        assert_eq!(e.get(&r("[http][request][id]")).unwrap().as_str(), Some("abc"));
+        assert_eq!(
+            e.get(&r("[http][request][id]")).unwrap().as_str(),
+            Some("abc")
+        );
         assert!(!e.insert(&r("[http][request][id][x]"), Value::from(1)));
-        assert_eq!(e.remove(&r("[http][request][id]")), Some(Value::from("abc")));
+        assert_eq!(
+            e.remove(&r("[http][request][id]")),
+            Some(Value::from("abc"))
+        );
         assert!(e.get(&r("[http][request][id]")).is_none());
         assert!(e.get(&r("[http][request]")).is_some());
     }
@@ -363,7 +365,10 @@ mod tests {
     fn metadata_is_separate() {
         let mut e = Event::new();
         e.insert(&r("[@metadata][beat]"), Value::from("filebeat"));
-        assert_eq!(e.get(&r("[@metadata][beat]")).unwrap().as_str(), Some("filebeat"));
+        assert_eq!(
+            e.get(&r("[@metadata][beat]")).unwrap().as_str(),
+            Some("filebeat")
+        );
         assert!(!e.to_json_string().contains("filebeat"));
     }
 
@@ -385,7 +390,10 @@ mod tests {
         assert!(e.has_tag("a"));
         e.remove_tag("a");
         assert!(!e.has_tag("a"));
-        assert_eq!(e.get_field("tags"), Some(&Value::Array(vec![Value::from("b")])));
+        assert_eq!(
+            e.get_field("tags"),
+            Some(&Value::Array(vec![Value::from("b")]))
+        );
     }
 
     #[test]

@@ -78,9 +78,9 @@ impl Timestamp {
         push_padded(out, d.second() as i64, 2);
         out.push('.');
         let nanos = d.nanosecond() % 1_000_000_000;
-        if nanos % 1_000_000 == 0 {
+        if nanos.is_multiple_of(1_000_000) {
             push_padded(out, (nanos / 1_000_000) as i64, 3);
-        } else if nanos % 1_000 == 0 {
+        } else if nanos.is_multiple_of(1_000) {
             push_padded(out, (nanos / 1_000) as i64, 6);
         } else {
             push_padded(out, nanos as i64, 9);

@@ -1,0 +1,160 @@
+//! Line framing for stream inputs (tcp, stdin) with a hard cap on line length, so a peer
+//! that never sends a newline cannot make Sluice buffer without bound.
+
+use bytes::{Buf, BytesMut};
+use tokio_util::codec::Decoder;
+
+/// Tag for a line cut at `max_line_bytes`.
+pub const LINE_TOO_LONG: &str = "_linetoolong";
+
+/// One line without its `\n` (and without a trailing `\r`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Line {
+    pub bytes: BytesMut,
+    /// The line was longer than the cap: `bytes` holds its first `max` bytes and the
+    /// rest was skipped.
+    pub truncated: bool,
+}
+
+/// A `tokio_util` decoder that yields [`Line`]s.
+#[derive(Debug)]
+pub struct LineFramer {
+    max: usize,
+    /// Bytes already searched for a newline in the current buffer.
+    searched: usize,
+    /// Skipping the rest of an over-long line until its newline.
+    discarding: bool,
+}
+
+impl LineFramer {
+    pub fn new(max_line_bytes: usize) -> LineFramer {
+        LineFramer {
+            max: max_line_bytes.max(1),
+            searched: 0,
+            discarding: false,
+        }
+    }
+}
+
+fn trim_cr(mut b: BytesMut) -> BytesMut {
+    if b.last() == Some(&b'\r') {
+        b.truncate(b.len() - 1);
+    }
+    b
+}
+
+impl Decoder for LineFramer {
+    type Item = Line;
+    type Error = std::io::Error;
+
+    fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Line>, std::io::Error> {
+        loop {
+            if self.discarding {
+                match memchr::memchr(b'\n', buf) {
+                    Some(i) => {
+                        buf.advance(i + 1);
+                        self.discarding = false;
+                        self.searched = 0;
+                        continue;
+                    }
+                    None => {
+                        buf.clear();
+                        return Ok(None);
+                    }
+                }
+            }
+            let start = self.searched.min(buf.len());
+            if let Some(i) = memchr::memchr(b'\n', &buf[start..]) {
+                let end = start + i;
+                self.searched = 0;
+                if end > self.max {
+                    let head = buf.split_to(self.max);
+                    buf.advance(end - self.max + 1);
+                    return Ok(Some(Line {
+                        bytes: head,
+                        truncated: true,
+                    }));
+                }
+                let line = buf.split_to(end);
+                buf.advance(1);
+                return Ok(Some(Line {
+                    bytes: trim_cr(line),
+                    truncated: false,
+                }));
+            }
+            if buf.len() > self.max {
+                // Emit the head now and drop the rest of the line as it arrives.
+                let head = buf.split_to(self.max);
+                buf.clear();
+                self.discarding = true;
+                self.searched = 0;
+                return Ok(Some(Line {
+                    bytes: head,
+                    truncated: true,
+                }));
+            }
+            self.searched = buf.len();
+            return Ok(None);
+        }
+    }
+
+    fn decode_eof(&mut self, buf: &mut BytesMut) -> Result<Option<Line>, std::io::Error> {
+        if let Some(line) = self.decode(buf)? {
+            return Ok(Some(line));
+        }
+        self.searched = 0;
+        if buf.is_empty() || self.discarding {
+            buf.clear();
+            return Ok(None);
+        }
+        let rest = buf.split_to(buf.len());
+        Ok(Some(Line {
+            bytes: trim_cr(rest),
+            truncated: false,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(input: &[&[u8]], max: usize) -> Vec<(Vec<u8>, bool)> {
+        let mut f = LineFramer::new(max);
+        let mut buf = BytesMut::new();
+        let mut out = Vec::new();
+        for chunk in input {
+            buf.extend_from_slice(chunk);
+            while let Some(l) = f.decode(&mut buf).unwrap() {
+                out.push((l.bytes.to_vec(), l.truncated));
+            }
+        }
+        while let Some(l) = f.decode_eof(&mut buf).unwrap() {
+            out.push((l.bytes.to_vec(), l.truncated));
+        }
+        out
+    }
+
+    #[test]
+    fn splits_across_chunks_and_keeps_the_last_line() {
+        let got = lines(&[b"ab", b"c\r\nde", b"f\n\nlast"], 100);
+        assert_eq!(
+            got,
+            vec![
+                (b"abc".to_vec(), false),
+                (b"def".to_vec(), false),
+                (b"".to_vec(), false),
+                (b"last".to_vec(), false)
+            ]
+        );
+    }
+
+    #[test]
+    fn cuts_long_lines_and_resynchronises() {
+        let got = lines(&[b"0123456789abc\nok\n"], 4);
+        assert_eq!(got, vec![(b"0123".to_vec(), true), (b"ok".to_vec(), false)]);
+        // The long line arrives in pieces, never buffered past the cap.
+        let got = lines(&[b"0123456", b"789", b"abc\nok\n"], 4);
+        assert_eq!(got, vec![(b"0123".to_vec(), true), (b"ok".to_vec(), false)]);
+    }
+}

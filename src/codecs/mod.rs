@@ -1,0 +1,174 @@
+//! Codecs: how inputs turn bytes into events (decoders) and how outputs turn events
+//! into bytes (encoders). Stream inputs frame lines with [`line::LineFramer`] first.
+
+pub mod line;
+pub mod rubydebug;
+
+use crate::config::options::CodecSpec;
+use crate::config::sprintf::Template;
+use crate::config::Error;
+use crate::event::{events_from_json_slice, Event, Timestamp};
+
+pub const JSON_PARSE_FAILURE: &str = "_jsonparsefailure";
+
+/// Turns one framed line into events.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decoder {
+    /// The line becomes `message` (`line` and `plain` codecs).
+    Line,
+    /// The line is a JSON document (`json_lines`, and `json` on line-framed inputs).
+    Json,
+}
+
+impl Decoder {
+    /// Builds the decoder named by `spec`, or `default` when the input has no `codec`.
+    pub fn build(spec: Option<CodecSpec>, default: &str) -> Result<Decoder, Error> {
+        let Some(spec) = spec else {
+            return Ok(Self::by_name(default).unwrap_or(Decoder::Line));
+        };
+        let decoder = Self::by_name(&spec.name).ok_or_else(|| {
+            spec.options.error(format!(
+                "unknown codec `{}` (known: line, plain, json, json_lines)",
+                spec.name
+            ))
+        })?;
+        let mut options = spec.options;
+        // Accepted for compatibility; Sluice always decodes UTF-8, replacing invalid bytes.
+        let _ = options.string("charset")?;
+        let _ = options.string("delimiter")?;
+        options.finish()?;
+        Ok(decoder)
+    }
+
+    fn by_name(name: &str) -> Option<Decoder> {
+        match name {
+            "line" | "plain" => Some(Decoder::Line),
+            "json" | "json_lines" => Some(Decoder::Json),
+            _ => None,
+        }
+    }
+
+    /// Decodes one line (without its delimiter). Nothing is ever lost: invalid UTF-8 is
+    /// replaced, invalid JSON becomes an event with the raw text in `message` and the tag
+    /// `_jsonparsefailure`.
+    pub fn decode(&self, line: &[u8], now: Timestamp, out: &mut Vec<Event>) {
+        match self {
+            Decoder::Line => out.push(Event::with_message(lossy(line), now)),
+            Decoder::Json => {
+                if line.iter().all(u8::is_ascii_whitespace) {
+                    return;
+                }
+                if let Err(err) = events_from_json_slice(line, now, out) {
+                    tracing::debug!(error = %err, "json codec could not parse a line");
+                    let mut e = Event::with_message(lossy(line), now);
+                    e.add_tag(JSON_PARSE_FAILURE);
+                    out.push(e);
+                }
+            }
+        }
+    }
+}
+
+/// Valid UTF-8 is moved without copying twice; invalid bytes become U+FFFD.
+pub fn lossy(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => s.to_string(),
+        Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+    }
+}
+
+/// Turns an event into bytes for an output.
+#[derive(Debug, Clone)]
+pub enum Encoder {
+    /// Logstash's human-readable `rubydebug`.
+    Rubydebug { metadata: bool },
+    /// One JSON object and a newline per event.
+    JsonLines,
+    /// `format` rendered per event and a newline (`line` codec; default `%{message}`).
+    Line(Template),
+    /// A single `.` per event, for watching throughput.
+    Dots,
+}
+
+impl Encoder {
+    pub fn build(spec: Option<CodecSpec>, default: &str) -> Result<Encoder, Error> {
+        let (name, mut options) = match spec {
+            Some(spec) => (spec.name, Some(spec.options)),
+            None => (default.to_string(), None),
+        };
+        let encoder = match name.as_str() {
+            "rubydebug" => {
+                let metadata = match options.as_mut() {
+                    Some(o) => o.bool_or("metadata", false)?,
+                    None => false,
+                };
+                Encoder::Rubydebug { metadata }
+            }
+            "json_lines" | "json" => Encoder::JsonLines,
+            "line" | "plain" => {
+                let format = match options.as_mut() {
+                    Some(o) => o.template("format")?,
+                    None => None,
+                };
+                Encoder::Line(match format {
+                    Some(t) => t,
+                    None => Template::parse("%{message}")
+                        .map_err(|e| Error::Empty(format!("built-in line format: {e}")))?,
+                })
+            }
+            "dots" => Encoder::Dots,
+            other => {
+                let msg = format!(
+                    "unknown codec `{other}` (known: rubydebug, json_lines, json, line, plain, dots)"
+                );
+                return Err(match options {
+                    Some(o) => o.error(msg),
+                    None => Error::Empty(msg),
+                });
+            }
+        };
+        if let Some(o) = options {
+            o.finish()?;
+        }
+        Ok(encoder)
+    }
+
+    /// Appends the encoding of `event` to `buf`.
+    pub fn encode(&self, event: &Event, buf: &mut Vec<u8>) {
+        match self {
+            Encoder::Rubydebug { metadata } => rubydebug::write(event, *metadata, buf),
+            Encoder::JsonLines => {
+                event.write_json(buf);
+                buf.push(b'\n');
+            }
+            Encoder::Line(format) => {
+                buf.extend_from_slice(format.render(event).as_bytes());
+                buf.push(b'\n');
+            }
+            Encoder::Dots => buf.push(b'.'),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_failure_keeps_the_line() {
+        let mut out = Vec::new();
+        Decoder::Json.decode(b"{not json", Timestamp::now(), &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].get_str("message"), Some("{not json"));
+        assert!(out[0].has_tag(JSON_PARSE_FAILURE));
+    }
+
+    #[test]
+    fn invalid_utf8_is_replaced_not_dropped() {
+        let mut out = Vec::new();
+        Decoder::Line.decode(b"ok \xff\xfe end", Timestamp::now(), &mut out);
+        assert_eq!(out[0].get_str("message"), Some("ok \u{fffd}\u{fffd} end"));
+        Decoder::Json.decode(b"{\"a\":\"\xff\"}", Timestamp::now(), &mut out);
+        assert!(out[1].has_tag(JSON_PARSE_FAILURE));
+    }
+}

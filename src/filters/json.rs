@@ -1,0 +1,86 @@
+//! `json` filter: parses a field holding JSON into the event (or into `target`).
+
+use super::{EventFilter, Outcome};
+use crate::codecs::JSON_PARSE_FAILURE;
+use crate::config::field_ref::FieldRef;
+use crate::config::options::Options;
+use crate::config::Error;
+use crate::event::{Event, Timestamp, Value, TIMESTAMP};
+
+pub struct Json {
+    source: FieldRef,
+    target: Option<FieldRef>,
+    skip_on_invalid_json: bool,
+    tag_on_failure: Vec<String>,
+}
+
+impl Json {
+    pub fn build(opts: &mut Options) -> Result<Json, Error> {
+        let source = opts
+            .field_ref("source")?
+            .ok_or_else(|| opts.error("json filter requires option `source`"))?;
+        Ok(Json {
+            source,
+            target: opts.field_ref("target")?,
+            skip_on_invalid_json: opts.bool_or("skip_on_invalid_json", false)?,
+            tag_on_failure: opts
+                .string_list("tag_on_failure")?
+                .unwrap_or_else(|| vec![JSON_PARSE_FAILURE.to_string()]),
+        })
+    }
+
+    fn fail(&self, event: &mut Event) -> Outcome {
+        if !self.skip_on_invalid_json {
+            for t in &self.tag_on_failure {
+                event.add_tag(t);
+            }
+        }
+        Outcome::Failure
+    }
+}
+
+impl EventFilter for Json {
+    fn apply(&self, event: &mut Event) -> Outcome {
+        let Some(Value::String(text)) = event.get(&self.source) else {
+            return Outcome::Failure;
+        };
+        if text.trim().is_empty() {
+            return Outcome::Failure;
+        }
+        let parsed: Value = match serde_json::from_str(text) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::debug!(error = %e, source = %self.source, "json filter could not parse field");
+                return self.fail(event);
+            }
+        };
+        if let Some(target) = &self.target {
+            event.insert(target, parsed);
+            return Outcome::Success;
+        }
+        let Value::Map(map) = parsed else {
+            // Without a target only an object can be merged into the event.
+            return self.fail(event);
+        };
+        for (k, v) in map {
+            if k == TIMESTAMP {
+                match &v {
+                    Value::String(s) => match Timestamp::parse_iso8601(s) {
+                        Some(ts) => event.set_timestamp(ts),
+                        None => {
+                            event.insert_field("_@timestamp", v);
+                            event.add_tag("_timestampparsefailure");
+                        }
+                    },
+                    _ => {
+                        event.insert_field("_@timestamp", v);
+                        event.add_tag("_timestampparsefailure");
+                    }
+                }
+                continue;
+            }
+            event.insert_field(k, v);
+        }
+        Outcome::Success
+    }
+}

@@ -1,0 +1,152 @@
+//! Inputs: where events come from. Each input runs as its own task, pushes batches into
+//! the queue through its [`InputContext`], and stops when the context's shutdown token
+//! fires (or when its source ends, like stdin at EOF).
+
+pub mod generator;
+pub mod stdin;
+pub mod tcp;
+
+use crate::batch::Batch;
+use crate::config::options::Options;
+use crate::config::sprintf::Template;
+use crate::config::Error as ConfigError;
+use crate::event::{Event, Value};
+use crate::queue::{MemoryQueue, QueueClosed};
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+/// Why an input stopped before its source ended.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Other(String),
+}
+
+/// A running input.
+#[async_trait::async_trait]
+pub trait Input: Send {
+    /// Reads from the source until it ends or `ctx.shutdown()` fires.
+    async fn run(self: Box<Self>, ctx: InputContext) -> Result<(), InputError>;
+}
+
+/// The common input options (`type`, `tags`, `add_field`), applied to every event.
+#[derive(Debug, Clone, Default)]
+pub struct Decorator {
+    kind: Option<String>,
+    tags: Vec<String>,
+    add_field: Vec<(Template, Template)>,
+}
+
+impl Decorator {
+    pub fn from_options(opts: &mut Options) -> Result<Decorator, ConfigError> {
+        let kind = opts.string("type")?;
+        let tags = opts.string_list("tags")?.unwrap_or_default();
+        let pos = opts.value_pos("add_field");
+        let mut add_field = Vec::new();
+        for (k, v) in opts.string_map("add_field")?.unwrap_or_default() {
+            let key = Template::parse(&k).map_err(|e| opts.option_error("add_field", &pos, e))?;
+            let value = Template::parse(&v).map_err(|e| opts.option_error("add_field", &pos, e))?;
+            add_field.push((key, value));
+        }
+        Ok(Decorator {
+            kind,
+            tags,
+            add_field,
+        })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.kind.is_none() && self.tags.is_empty() && self.add_field.is_empty()
+    }
+
+    /// Applies the options. `type` is only set when the event has none, as in Logstash.
+    pub fn apply(&self, event: &mut Event) {
+        if let Some(kind) = &self.kind {
+            if event.get_field("type").is_none() {
+                event.insert_field("type", Value::String(kind.clone()));
+            }
+        }
+        for tag in &self.tags {
+            event.add_tag(tag);
+        }
+        for (k, v) in &self.add_field {
+            let key = k.render(event).into_owned();
+            let value = v.render(event).into_owned();
+            crate::filters::common::add_field_value(event, &key, value);
+        }
+    }
+}
+
+/// What a running input is handed: the queue, the shutdown signal, and its decorator.
+#[derive(Clone)]
+pub struct InputContext {
+    id: Arc<str>,
+    queue: Arc<MemoryQueue>,
+    shutdown: CancellationToken,
+    decorator: Arc<Decorator>,
+}
+
+impl InputContext {
+    pub fn new(
+        id: &str,
+        queue: Arc<MemoryQueue>,
+        shutdown: CancellationToken,
+        decorator: Decorator,
+    ) -> InputContext {
+        InputContext {
+            id: Arc::from(id),
+            queue,
+            shutdown,
+            decorator: Arc::new(decorator),
+        }
+    }
+
+    /// The plugin id, for logs.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Fires when the pipeline asks inputs to stop.
+    pub fn shutdown(&self) -> &CancellationToken {
+        &self.shutdown
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutdown.is_cancelled()
+    }
+
+    /// Applies `type`, `tags` and `add_field` to the events, then queues them, waiting
+    /// while the queue is full (back-pressure).
+    pub async fn push(&self, mut batch: Batch) -> Result<(), QueueClosed> {
+        if !self.decorator.is_empty() {
+            for e in batch.events.iter_mut() {
+                self.decorator.apply(e);
+            }
+        }
+        self.queue.push(batch).await
+    }
+}
+
+/// Builds the input plugin `name` from its options.
+pub fn build(name: &str, opts: &mut Options) -> Result<Box<dyn Input>, ConfigError> {
+    Ok(match name {
+        "stdin" => Box::new(stdin::StdinInput::build(opts)?),
+        "generator" => Box::new(generator::GeneratorInput::build(opts)?),
+        "tcp" => Box::new(tcp::TcpInput::build(opts)?),
+        other => {
+            return Err(opts.error(format!(
+                "unknown input plugin `{other}` (known: {})",
+                KNOWN.join(", ")
+            )))
+        }
+    })
+}
+
+/// Input plugin names, for messages.
+pub const KNOWN: &[&str] = &["generator", "stdin", "tcp"];

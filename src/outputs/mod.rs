@@ -1,0 +1,55 @@
+//! Outputs: async sinks that take a batch and return once every event is safe
+//! (delivered or dead-lettered). Retryable failures are retried inside the output,
+//! with back-off, for as long as it takes: back-pressure then holds the inputs.
+
+pub mod file;
+pub mod null;
+pub mod stdout;
+
+use crate::config::options::Options;
+use crate::config::Error;
+use crate::event::Event;
+
+/// Why an output could not make a batch safe.
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Fatal(String),
+}
+
+/// A running output, shared by every pipeline worker.
+#[async_trait::async_trait]
+pub trait Output: Send + Sync {
+    /// Delivers `events`. Returns `Ok` once each one is delivered or dead-lettered; an
+    /// error means they were not made safe and the batch's inputs must not confirm them.
+    async fn send(&self, events: &[&Event]) -> Result<(), OutputError>;
+
+    /// Flushes and releases resources at shutdown, after the last `send`.
+    async fn close(&self) -> Result<(), OutputError> {
+        Ok(())
+    }
+}
+
+/// Builds the output plugin `name` from its options.
+pub fn build(name: &str, opts: &mut Options) -> Result<Box<dyn Output>, Error> {
+    Ok(match name {
+        "file" => Box::new(file::FileOutput::build(opts)?),
+        "null" => Box::new(null::NullOutput::build(opts)?),
+        "stdout" => Box::new(stdout::StdoutOutput::build(opts)?),
+        other => {
+            return Err(opts.error(format!(
+                "unknown output plugin `{other}` (known: {})",
+                KNOWN.join(", ")
+            )))
+        }
+    })
+}
+
+/// Output plugin names, for messages.
+pub const KNOWN: &[&str] = &["file", "null", "stdout"];

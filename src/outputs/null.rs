@@ -1,0 +1,21 @@
+//! `null` output: accepts and discards everything (for benchmarks and tests).
+
+use super::{Output, OutputError};
+use crate::config::options::Options;
+use crate::config::Error;
+use crate::event::Event;
+
+pub struct NullOutput;
+
+impl NullOutput {
+    pub fn build(_opts: &mut Options) -> Result<NullOutput, Error> {
+        Ok(NullOutput)
+    }
+}
+
+#[async_trait::async_trait]
+impl Output for NullOutput {
+    async fn send(&self, _events: &[&Event]) -> Result<(), OutputError> {
+        Ok(())
+    }
+}

@@ -1,0 +1,238 @@
+//! Conditions compiled once from the AST: field references parsed, regexes built,
+//! literals converted, so a worker evaluates them without re-parsing anything.
+
+use crate::config::ast::{self, BoolOp, CompareOp, ConditionKind, RvalueKind};
+use crate::config::field_ref::FieldRef;
+use crate::config::Error;
+use crate::event::{Event, Value};
+use regex::Regex;
+use std::cmp::Ordering;
+
+/// An operand of a condition.
+#[derive(Debug, Clone)]
+pub enum Operand {
+    Field(FieldRef),
+    Const(Value),
+    Regex(Regex),
+}
+
+impl Operand {
+    fn value<'a>(&'a self, event: &'a Event) -> Option<&'a Value> {
+        match self {
+            Operand::Field(r) => event.get(r),
+            Operand::Const(v) => Some(v),
+            Operand::Regex(_) => None,
+        }
+    }
+}
+
+/// A compiled condition.
+#[derive(Debug, Clone)]
+pub enum Condition {
+    And(Box<Condition>, Box<Condition>),
+    Or(Box<Condition>, Box<Condition>),
+    Xor(Box<Condition>, Box<Condition>),
+    Nand(Box<Condition>, Box<Condition>),
+    Not(Box<Condition>),
+    Compare(Operand, CompareOp, Operand),
+    Match {
+        left: Operand,
+        regex: Regex,
+        negate: bool,
+    },
+    In {
+        left: Operand,
+        right: Operand,
+        negate: bool,
+    },
+    Truthy(Operand),
+}
+
+impl Condition {
+    pub fn compile(c: &ast::Condition) -> Result<Condition, Error> {
+        Ok(match &c.kind {
+            ConditionKind::Boolean(a, op, b) => {
+                let (a, b) = (Box::new(Self::compile(a)?), Box::new(Self::compile(b)?));
+                match op {
+                    BoolOp::And => Condition::And(a, b),
+                    BoolOp::Or => Condition::Or(a, b),
+                    BoolOp::Xor => Condition::Xor(a, b),
+                    BoolOp::Nand => Condition::Nand(a, b),
+                }
+            }
+            ConditionKind::Not(inner) => Condition::Not(Box::new(Self::compile(inner)?)),
+            ConditionKind::Compare(l, op, r) => Condition::Compare(operand(l)?, *op, operand(r)?),
+            ConditionKind::Match {
+                left,
+                pattern,
+                negate,
+            } => {
+                let regex = match operand(pattern)? {
+                    Operand::Regex(re) => re,
+                    Operand::Const(Value::String(s)) => compile_regex(&s, &pattern.pos)?,
+                    _ => {
+                        return Err(Error::invalid(
+                            &pattern.pos,
+                            "the right side of =~ and !~ must be a regex or a string",
+                        ))
+                    }
+                };
+                Condition::Match {
+                    left: operand(left)?,
+                    regex,
+                    negate: *negate,
+                }
+            }
+            ConditionKind::In {
+                left,
+                right,
+                negate,
+            } => Condition::In {
+                left: operand(left)?,
+                right: operand(right)?,
+                negate: *negate,
+            },
+            ConditionKind::Truthy(r) => Condition::Truthy(operand(r)?),
+        })
+    }
+
+    /// Evaluates the condition against an event.
+    pub fn eval(&self, e: &Event) -> bool {
+        match self {
+            Condition::And(a, b) => a.eval(e) && b.eval(e),
+            Condition::Or(a, b) => a.eval(e) || b.eval(e),
+            Condition::Xor(a, b) => a.eval(e) != b.eval(e),
+            Condition::Nand(a, b) => !(a.eval(e) && b.eval(e)),
+            Condition::Not(c) => !c.eval(e),
+            Condition::Compare(l, op, r) => compare(l.value(e), *op, r.value(e)),
+            Condition::Match {
+                left,
+                regex,
+                negate,
+            } => {
+                let matched = match left.value(e) {
+                    Some(Value::String(s)) => regex.is_match(s),
+                    Some(v @ (Value::Int(_) | Value::Float(_) | Value::Bool(_))) => {
+                        regex.is_match(&v.to_display_string())
+                    }
+                    _ => false,
+                };
+                matched != *negate
+            }
+            Condition::In {
+                left,
+                right,
+                negate,
+            } => contains(right.value(e), left.value(e)) != *negate,
+            Condition::Truthy(op) => match op {
+                Operand::Regex(_) => true,
+                other => other.value(e).is_some_and(Value::is_truthy),
+            },
+        }
+    }
+}
+
+fn compile_regex(pattern: &str, pos: &ast::Pos) -> Result<Regex, Error> {
+    Regex::new(pattern).map_err(|e| Error::invalid(pos, format!("invalid regular expression: {e}")))
+}
+
+fn operand(r: &ast::Rvalue) -> Result<Operand, Error> {
+    Ok(match &r.kind {
+        RvalueKind::String(s) => Operand::Const(Value::String(s.clone())),
+        RvalueKind::Number(n) => Operand::Const(number(n, &r.pos)?),
+        RvalueKind::Selector(s) => {
+            Operand::Field(FieldRef::parse(s).map_err(|e| Error::invalid(&r.pos, e.to_string()))?)
+        }
+        RvalueKind::Array(items) => {
+            let mut values = Vec::with_capacity(items.len());
+            for item in items {
+                match operand(item)? {
+                    Operand::Const(v) => values.push(v),
+                    _ => {
+                        return Err(Error::invalid(
+                            &item.pos,
+                            "array literals in conditions may hold only strings and numbers",
+                        ))
+                    }
+                }
+            }
+            Operand::Const(Value::Array(values))
+        }
+        RvalueKind::Regex(re) => Operand::Regex(compile_regex(re, &r.pos)?),
+        RvalueKind::MethodCall { name, .. } => {
+            return Err(Error::invalid(
+                &r.pos,
+                format!("method calls like `{name}(...)` are not supported in conditions"),
+            ))
+        }
+    })
+}
+
+fn number(text: &str, pos: &ast::Pos) -> Result<Value, Error> {
+    if let Ok(i) = text.parse::<i64>() {
+        return Ok(Value::Int(i));
+    }
+    text.parse::<f64>()
+        .map(Value::Float)
+        .map_err(|_| Error::invalid(pos, format!("invalid number `{text}`")))
+}
+
+fn equal(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Int(x), Value::Float(y)) | (Value::Float(y), Value::Int(x)) => (*x as f64) == *y,
+        (Value::Timestamp(t), Value::String(s)) | (Value::String(s), Value::Timestamp(t)) => {
+            t.to_iso8601() == *s
+        }
+        _ => a == b,
+    }
+}
+
+fn order(a: &Value, b: &Value) -> Option<Ordering> {
+    match (a, b) {
+        (Value::String(x), Value::String(y)) => Some(x.cmp(y)),
+        (Value::Timestamp(x), Value::Timestamp(y)) => Some(x.cmp(y)),
+        _ => a.as_f64()?.partial_cmp(&b.as_f64()?),
+    }
+}
+
+fn compare(l: Option<&Value>, op: CompareOp, r: Option<&Value>) -> bool {
+    match op {
+        CompareOp::Eq => match (l, r) {
+            (Some(a), Some(b)) => equal(a, b),
+            (None, None) => true,
+            _ => false,
+        },
+        CompareOp::Ne => !compare(l, CompareOp::Eq, r),
+        _ => {
+            let (Some(a), Some(b)) = (l, r) else {
+                return false;
+            };
+            let Some(ord) = order(a, b) else {
+                return false;
+            };
+            match op {
+                CompareOp::Lt => ord == Ordering::Less,
+                CompareOp::Gt => ord == Ordering::Greater,
+                CompareOp::Le => ord != Ordering::Greater,
+                CompareOp::Ge => ord != Ordering::Less,
+                CompareOp::Eq | CompareOp::Ne => false,
+            }
+        }
+    }
+}
+
+/// Logstash's `in`: membership in an array, a substring of a string, a key of a map.
+fn contains(haystack: Option<&Value>, needle: Option<&Value>) -> bool {
+    let (Some(h), Some(n)) = (haystack, needle) else {
+        return false;
+    };
+    match h {
+        Value::Array(items) => items.iter().any(|i| equal(i, n)),
+        Value::String(s) => match n {
+            Value::String(sub) => s.contains(sub.as_str()),
+            other => s.contains(&other.to_display_string()),
+        },
+        Value::Map(m) => n.as_str().is_some_and(|k| m.contains_key(k)),
+        _ => false,
+    }
+}

@@ -1,0 +1,234 @@
+//! The runtime: starts inputs and workers, runs batches through filters and outputs,
+//! and shuts down without losing what was accepted.
+//!
+//! Shutdown order: inputs stop (their source ended, or a signal asked), then the queue
+//! closes, workers drain it through filters and outputs, outputs close, and `run`
+//! returns. A second signal exits at once.
+
+pub mod condition;
+pub mod tree;
+
+use crate::config::compile::{compile, CompiledOutput, CompiledPipeline};
+use crate::config::options::PluginContext;
+use crate::config::{self, Error as ConfigError};
+use crate::event::Event;
+use crate::inputs::InputContext;
+use crate::queue::MemoryQueue;
+use crate::settings::Settings;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tree::{route, run_filters, FilterNode, OutputNode};
+
+/// Why a pipeline could not run to completion.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot start the runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error("input {id} failed: {message}")]
+    Input { id: String, message: String },
+    #[error("{0} batch(es) could not be delivered")]
+    Undelivered(usize),
+}
+
+/// Loads, checks and compiles the configuration `settings` names.
+pub fn load(settings: &Settings) -> Result<CompiledPipeline, ConfigError> {
+    let ast = config::load(&settings.source, settings.support_escapes)?;
+    let context = Arc::new(PluginContext {
+        data_dir: settings.data_dir.clone(),
+        batch_size: settings.batch_size,
+        workers: settings.workers,
+    });
+    compile(&ast, context)
+}
+
+/// Runs the pipeline `settings` describe until its inputs finish or a signal stops it.
+pub fn run(settings: Settings) -> Result<(), Error> {
+    let pipeline = load(&settings)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(settings.workers.max(2))
+        .thread_name("sluice-worker")
+        .enable_all()
+        .build()
+        .map_err(Error::Runtime)?;
+    runtime.block_on(async move {
+        let shutdown = CancellationToken::new();
+        tokio::spawn(watch_signals(shutdown.clone()));
+        run_pipeline(pipeline, &settings, shutdown).await
+    })
+}
+
+async fn watch_signals(shutdown: CancellationToken) {
+    let mut count = 0;
+    loop {
+        if !wait_for_signal().await {
+            return;
+        }
+        count += 1;
+        if count == 1 {
+            tracing::info!("signal received: stopping inputs and draining in-flight events");
+            shutdown.cancel();
+        } else {
+            tracing::warn!("second signal received: exiting now");
+            std::process::exit(1);
+        }
+    }
+}
+
+#[cfg(unix)]
+async fn wait_for_signal() -> bool {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::warn!("cannot install signal handlers");
+        return false;
+    };
+    tokio::select! {
+        _ = term.recv() => true,
+        _ = int.recv() => true,
+    }
+}
+
+#[cfg(not(unix))]
+async fn wait_for_signal() -> bool {
+    tokio::signal::ctrl_c().await.is_ok()
+}
+
+/// Runs a compiled pipeline on the current runtime until inputs finish or `shutdown`
+/// fires, then drains.
+pub async fn run_pipeline(
+    pipeline: CompiledPipeline,
+    settings: &Settings,
+    shutdown: CancellationToken,
+) -> Result<(), Error> {
+    let CompiledPipeline {
+        inputs,
+        filters,
+        outputs,
+        output_tree,
+    } = pipeline;
+    let queue = Arc::new(MemoryQueue::new(
+        settings.queue_max_events,
+        settings.queue_max_bytes,
+    ));
+    let stages = Arc::new(Stages {
+        filters,
+        outputs,
+        output_tree,
+    });
+
+    let mut workers = tokio::task::JoinSet::new();
+    for n in 0..settings.workers.max(1) {
+        let queue = queue.clone();
+        let stages = stages.clone();
+        let (size, delay) = (settings.batch_size.max(1), settings.batch_delay);
+        workers.spawn(async move { worker(n, queue, stages, size, delay).await });
+    }
+
+    let mut running = tokio::task::JoinSet::new();
+    for input in inputs {
+        let ctx = InputContext::new(&input.id, queue.clone(), shutdown.clone(), input.decorator);
+        let id = input.id.clone();
+        tracing::info!(input = %id, plugin = %input.name, "starting input");
+        running.spawn(async move { (id, input.input.run(ctx).await) });
+    }
+    let mut failure = None;
+    while let Some(joined) = running.join_next().await {
+        match joined {
+            Ok((id, Ok(()))) => tracing::debug!(input = %id, "input finished"),
+            Ok((id, Err(e))) => {
+                tracing::error!(input = %id, error = %e, "input failed; stopping the pipeline");
+                failure.get_or_insert(Error::Input {
+                    id,
+                    message: e.to_string(),
+                });
+                shutdown.cancel();
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "input task panicked; stopping the pipeline");
+                failure.get_or_insert(Error::Input {
+                    id: "unknown".into(),
+                    message: e.to_string(),
+                });
+                shutdown.cancel();
+            }
+        }
+    }
+
+    queue.close();
+    let mut undelivered = 0;
+    while let Some(joined) = workers.join_next().await {
+        match joined {
+            Ok(n) => undelivered += n,
+            Err(e) => tracing::error!(error = %e, "pipeline worker panicked"),
+        }
+    }
+    for out in &stages.outputs {
+        if let Err(e) = out.output.close().await {
+            tracing::error!(output = %out.id, error = %e, "output failed to close");
+        }
+    }
+    tracing::info!("pipeline stopped");
+    match failure {
+        Some(e) => Err(e),
+        None if undelivered > 0 => Err(Error::Undelivered(undelivered)),
+        None => Ok(()),
+    }
+}
+
+/// What every worker shares: the filter tree and the outputs.
+struct Stages {
+    filters: Vec<FilterNode>,
+    outputs: Vec<CompiledOutput>,
+    output_tree: Vec<OutputNode>,
+}
+
+/// One pipeline worker: pops a batch, filters it in place, hands it to the outputs, and
+/// lets go of it (which fires its acks). Returns the number of batches it could not
+/// deliver.
+async fn worker(
+    n: usize,
+    queue: Arc<MemoryQueue>,
+    stages: Arc<Stages>,
+    batch_size: usize,
+    delay: Duration,
+) -> usize {
+    let mut undelivered = 0;
+    while let Some(mut batch) = queue.pop(batch_size, delay).await {
+        run_filters(&stages.filters, &mut batch.events);
+        if batch.events.is_empty() {
+            continue;
+        }
+        let failed = {
+            let refs: Vec<&Event> = batch.events.iter().collect();
+            let mut lists: Vec<Vec<&Event>> = stages.outputs.iter().map(|_| Vec::new()).collect();
+            route(&stages.output_tree, &refs, &mut lists);
+            let sends = stages
+                .outputs
+                .iter()
+                .zip(lists.iter())
+                .filter(|(_, list)| !list.is_empty())
+                .map(|(out, list)| async move {
+                    out.output.send(list).await.map_err(|e| (out.id.clone(), e))
+                });
+            let results = futures::future::join_all(sends).await;
+            let mut failed = false;
+            for r in results {
+                if let Err((id, e)) = r {
+                    tracing::error!(worker = n, output = %id, error = %e, "output could not deliver a batch");
+                    failed = true;
+                }
+            }
+            failed
+        };
+        if failed {
+            batch.fail();
+            undelivered += 1;
+        }
+    }
+    undelivered
+}

@@ -1,0 +1,102 @@
+//! The compiled filter and output sections: plugins and `if` branches as a tree that
+//! routes sub-batches, never single events, through the pipeline.
+
+use super::condition::Condition;
+use crate::event::Event;
+use crate::filters::Filter;
+
+/// A node of the filter section.
+pub enum FilterNode {
+    Plugin {
+        id: String,
+        filter: Box<dyn Filter>,
+    },
+    Branch {
+        cases: Vec<(Condition, Vec<FilterNode>)>,
+        otherwise: Vec<FilterNode>,
+    },
+}
+
+/// Runs the filter section over a batch in place.
+pub fn run_filters(nodes: &[FilterNode], events: &mut Vec<Event>) {
+    for node in nodes {
+        if events.is_empty() {
+            return;
+        }
+        match node {
+            FilterNode::Plugin { filter, .. } => filter.filter(events),
+            FilterNode::Branch { cases, otherwise } => {
+                let pick = |e: &Event| {
+                    cases
+                        .iter()
+                        .position(|(c, _)| c.eval(e))
+                        .unwrap_or(cases.len())
+                };
+                let body = |i: usize| -> &[FilterNode] {
+                    cases
+                        .get(i)
+                        .map_or(otherwise.as_slice(), |(_, b)| b.as_slice())
+                };
+                let picks: Vec<usize> = events.iter().map(pick).collect();
+                let first = picks[0];
+                if picks.iter().all(|p| *p == first) {
+                    // The common case: the whole batch takes one branch.
+                    run_filters(body(first), events);
+                    continue;
+                }
+                let mut buckets: Vec<Vec<Event>> = (0..=cases.len()).map(|_| Vec::new()).collect();
+                for (e, p) in events.drain(..).zip(picks) {
+                    buckets[p].push(e);
+                }
+                for (i, mut bucket) in buckets.into_iter().enumerate() {
+                    if !bucket.is_empty() {
+                        run_filters(body(i), &mut bucket);
+                        events.append(&mut bucket);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A node of the output section; plugins are indices into the pipeline's outputs.
+pub enum OutputNode {
+    Plugin(usize),
+    Branch {
+        cases: Vec<(Condition, Vec<OutputNode>)>,
+        otherwise: Vec<OutputNode>,
+    },
+}
+
+/// Sorts `events` into one list per output, following the output section's branches.
+pub fn route<'a>(nodes: &[OutputNode], events: &[&'a Event], per_output: &mut [Vec<&'a Event>]) {
+    for node in nodes {
+        match node {
+            OutputNode::Plugin(i) => {
+                if let Some(list) = per_output.get_mut(*i) {
+                    list.extend_from_slice(events);
+                }
+            }
+            OutputNode::Branch { cases, otherwise } => {
+                let mut buckets: Vec<Vec<&'a Event>> =
+                    (0..=cases.len()).map(|_| Vec::new()).collect();
+                for e in events {
+                    let i = cases
+                        .iter()
+                        .position(|(c, _)| c.eval(e))
+                        .unwrap_or(cases.len());
+                    buckets[i].push(e);
+                }
+                for (i, bucket) in buckets.iter().enumerate() {
+                    if bucket.is_empty() {
+                        continue;
+                    }
+                    let body = cases
+                        .get(i)
+                        .map_or(otherwise.as_slice(), |(_, b)| b.as_slice());
+                    route(body, bucket, per_output);
+                }
+            }
+        }
+    }
+}

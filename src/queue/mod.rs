@@ -1,0 +1,5 @@
+//! Queues between inputs and pipeline workers.
+
+pub mod memory;
+
+pub use memory::{MemoryQueue, QueueClosed};
