@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Runs every check and test Sluice has. Installs what the tests need first: Python test
+# servers and clients go into a local venv (.venv), reused while tests/requirements.txt
+# is unchanged.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+stamp=.venv/.requirements.sha
+want=$(sha256sum tests/requirements.txt | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  .venv/bin/pip install --quiet --upgrade pip
+  .venv/bin/pip install --quiet -r tests/requirements.txt
+  echo "$want" > "$stamp"
+fi
+export SLUICE_TEST_VENV="$PWD/.venv"
+
+cargo fmt --all -- --check
+cargo clippy --all-targets -- -D warnings
+cargo build --release
+cargo test --all-targets
