@@ -55,9 +55,7 @@ impl Decoder {
         match self {
             Decoder::Line => out.push(Event::with_message(lossy(line), now)),
             Decoder::Json => {
-                if line.iter().all(u8::is_ascii_whitespace) {
-                    return;
-                }
+                // Even a blank line becomes a (tagged) event: no line is ever lost.
                 if let Err(err) = events_from_json_slice(line, now, out) {
                     tracing::debug!(error = %err, "json codec could not parse a line");
                     let mut e = Event::with_message(lossy(line), now);

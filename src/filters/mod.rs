@@ -7,6 +7,7 @@ pub mod correlation;
 pub mod drop;
 pub mod json;
 pub mod mutate;
+pub mod sleep;
 
 use crate::config::options::Options;
 use crate::config::Error;
@@ -75,6 +76,7 @@ pub fn build(name: &str, opts: &mut Options) -> Result<Box<dyn Filter>, Error> {
         "drop" => per_event(drop::Drop::build(opts)?, common),
         "json" => per_event(json::Json::build(opts)?, common),
         "mutate" => per_event(mutate::Mutate::build(opts)?, common),
+        "sleep" => per_event(sleep::Sleep::build(opts)?, common),
         other => {
             return Err(opts.error(format!(
                 "unknown filter plugin `{other}` (known: {})",
@@ -85,4 +87,4 @@ pub fn build(name: &str, opts: &mut Options) -> Result<Box<dyn Filter>, Error> {
 }
 
 /// Filter plugin names, for messages.
-pub const KNOWN: &[&str] = &["correlation", "drop", "json", "mutate"];
+pub const KNOWN: &[&str] = &["correlation", "drop", "json", "mutate", "sleep"];

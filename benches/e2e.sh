@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# End-to-end benchmark: JSON log lines through `stdin` and through `tcp`
+# (codec json_lines) → correlation + mutate → out, printing events/s, MiB/s and the
+# peak RSS of the sluice process.
+#
+#   benches/e2e.sh              # 1,000,000 lines, 2 workers
+#   N=200000 WORKERS=1 benches/e2e.sh
+#
+# The data is the bundled tests/data/json-20000.log.gz repeated up to N lines.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+N=${N:-1000000}
+WORKERS=${WORKERS:-2}
+BATCH=${BATCH:-125}
+
+cargo build --release --quiet
+bin=target/release/sluice
+data=target/bench-data/json-$N.log
+if [ ! -s "$data" ]; then
+  mkdir -p target/bench-data
+  src=target/bench-data/json-20000.log
+  gzip -dc tests/data/json-20000.log.gz > "$src"
+  reps=$(( (N + 19999) / 20000 ))
+  for _ in $(seq "$reps"); do cat "$src"; done | head -n "$N" > "$data"
+fi
+bytes=$(stat -c %s "$data")
+
+filters='correlation {} mutate { add_field => { "environment" => "production" } }'
+
+report() { # name seconds rss_kib
+  python3 - "$@" "$N" "$bytes" <<'PY'
+import sys
+name, secs, rss, n, size = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+print(f"{name:<6} {n} events in {secs:.2f}s: {n/secs:,.0f} events/s, {size/secs/2**20:.1f} MiB/s, peak RSS {rss/1024:.1f} MiB")
+PY
+}
+
+# stdin → null: the process ends at EOF, so its own run time is the measurement.
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+/usr/bin/time -f "%e %M" -o "$tmp/stdin.time" "$bin" -w "$WORKERS" -b "$BATCH" --log.level warn -e \
+  "input { stdin { codec => json_lines } } filter { $filters } output { null {} }" < "$data"
+read -r secs rss < "$tmp/stdin.time"
+report stdin "$secs" "$rss"
+
+# tcp → dots: one byte per event on stdout; the run ends when N bytes came out.
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+mkfifo "$tmp/out"
+/usr/bin/time -f "%e %M" -o "$tmp/tcp.time" "$bin" -w "$WORKERS" -b "$BATCH" --log.level error -e \
+  "input { tcp { host => \"127.0.0.1\" port => $port codec => json_lines } } filter { $filters } output { stdout { codec => dots } }" \
+  > "$tmp/out" &
+timer=$!
+exec 4<"$tmp/out"
+for _ in $(seq 200); do
+  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+  sleep 0.05
+done
+start=$(date +%s.%N)
+cat "$data" > "/dev/tcp/127.0.0.1/$port" &
+head -c "$N" <&4 > /dev/null
+end=$(date +%s.%N)
+pkill -TERM -P "$timer" || true
+exec 4<&-
+wait "$timer" 2>/dev/null || true
+read -r _ rss < <(tail -n 1 "$tmp/tcp.time")
+report tcp "$(python3 -c "print($end - $start)")" "$rss"
