@@ -13,6 +13,7 @@
 //! `format!` reserves stack in the calling frame, and the recursive functions' frames
 //! decide how deep a configuration can nest before a 2 MiB thread stack runs out.
 
+use std::cell::Cell;
 use std::fmt;
 use std::sync::Arc;
 
@@ -69,6 +70,8 @@ struct Parser<'a> {
     file: Arc<str>,
     /// Byte offset at which each line starts, for offset → line/column.
     line_starts: Vec<usize>,
+    /// The last position computed: byte offset, line, column.
+    last_pos: Cell<(usize, usize, usize)>,
     escapes: bool,
 }
 
@@ -156,6 +159,7 @@ impl<'a> Parser<'a> {
             i: 0,
             file: Arc::from(file),
             line_starts,
+            last_pos: Cell::new((0, 1, 1)),
             escapes,
         }
     }
@@ -170,11 +174,19 @@ impl<'a> Parser<'a> {
         at
     }
 
+    /// Positions are mostly asked for in increasing order, so counting characters from
+    /// the previous answer on the same line keeps a long single-line config linear.
     fn line_col(&self, at: usize) -> (u32, u32) {
         let at = self.floor_boundary(at);
         let line = self.line_starts.partition_point(|&s| s <= at);
         let start = self.line_starts[line.saturating_sub(1)];
-        let column = self.src[start..at].chars().count() + 1;
+        let (last_at, last_line, last_column) = self.last_pos.get();
+        let column = if last_line == line && (start..=at).contains(&last_at) {
+            last_column + self.src[last_at..at].chars().count()
+        } else {
+            self.src[start..at].chars().count() + 1
+        };
+        self.last_pos.set((at, line, column));
         (
             u32::try_from(line).unwrap_or(u32::MAX),
             u32::try_from(column).unwrap_or(u32::MAX),
@@ -523,6 +535,7 @@ impl<'a> Parser<'a> {
 
     fn section(&mut self) -> PResult<Section> {
         let start = self.i;
+        let pos = self.pos(start);
         let end = self.scan_while(start, is_name_byte);
         let kind = match &self.src[start..end] {
             "input" => SectionKind::Input,
@@ -538,11 +551,7 @@ impl<'a> Parser<'a> {
         let open = self.i;
         self.i += 1;
         let items = self.items(open, 0)?;
-        Ok(Section {
-            kind,
-            items,
-            pos: self.pos(start),
-        })
+        Ok(Section { kind, items, pos })
     }
 
     /// The plugins and branches of a section or block, through its closing `}`.
@@ -571,6 +580,7 @@ impl<'a> Parser<'a> {
 
     fn plugin(&mut self, depth: u32) -> PResult<Plugin> {
         let start = self.i;
+        let pos = self.pos(start);
         let name = self.name()?;
         self.skip_cs();
         if self.peek() != Some(b'{') {
@@ -619,12 +629,13 @@ impl<'a> Parser<'a> {
         Ok(Plugin {
             name,
             attributes,
-            pos: self.pos(start),
+            pos,
         })
     }
 
     fn attribute(&mut self, depth: u32) -> PResult<Attribute> {
         let start = self.i;
+        let pos = self.pos(start);
         let name = self.name()?;
         self.skip_cs();
         if !self.starts_with("=>") {
@@ -633,16 +644,13 @@ impl<'a> Parser<'a> {
         self.i += 2;
         self.skip_cs();
         let value = self.value(depth, ValueCtx::Option(&name))?;
-        Ok(Attribute {
-            name,
-            value,
-            pos: self.pos(start),
-        })
+        Ok(Attribute { name, value, pos })
     }
 
     /// `plugin / bareword / string / number / array / hash`, in that order of preference.
     fn value(&mut self, depth: u32, ctx: ValueCtx<'_>) -> PResult<Value> {
         let start = self.i;
+        let pos = self.pos(start);
         let kind = match self.peek() {
             Some(b'"' | b'\'') => {
                 let s = self.string()?;
@@ -671,10 +679,7 @@ impl<'a> Parser<'a> {
             Some(b'{') => ValueKind::Hash(self.hash(depth)?),
             _ => return Err(self.expected_value(start, ctx)),
         };
-        Ok(Value {
-            kind,
-            pos: self.pos(start),
-        })
+        Ok(Value { kind, pos })
     }
 
     /// `"[" cs [ value { cs "," cs value } ] cs "]"`; no trailing comma, as in Logstash.
@@ -755,6 +760,7 @@ impl<'a> Parser<'a> {
                 }
             }
             let key_start = self.i;
+            let key_pos = self.pos(key_start);
             let key = match c {
                 b'"' | b'\'' => self.string()?,
                 c if is_word_start(c) => self.bareword()?,
@@ -775,7 +781,7 @@ impl<'a> Parser<'a> {
             let value = self.value(depth, ValueCtx::HashKey(&key))?;
             entries.push(HashEntry {
                 key,
-                key_pos: self.pos(key_start),
+                key_pos,
                 value,
             });
         }
@@ -786,6 +792,7 @@ impl<'a> Parser<'a> {
     /// `if cond { } { else if cond { } } [ else { } ]`, starting at `if`.
     fn branch(&mut self, depth: u32) -> PResult<Branch> {
         let start = self.i;
+        let pos = self.pos(start);
         let depth = self.enter(depth, start)?;
         let mut cases = vec![self.case(depth)?];
         let mut otherwise = None;
@@ -813,13 +820,14 @@ impl<'a> Parser<'a> {
         Ok(Branch {
             cases,
             otherwise,
-            pos: self.pos(start),
+            pos,
         })
     }
 
     /// `if cond { ... }`, starting at `if`.
     fn case(&mut self, depth: u32) -> PResult<Case> {
         let start = self.i;
+        let pos = self.pos(start);
         self.i += 2;
         self.skip_cs();
         if matches!(self.peek(), None | Some(b'{')) {
@@ -836,7 +844,7 @@ impl<'a> Parser<'a> {
         Ok(Case {
             condition,
             body,
-            pos: self.pos(start),
+            pos,
         })
     }
 
@@ -931,16 +939,16 @@ impl<'a> Parser<'a> {
     /// `!( cond )` or `![field]`.
     fn not(&mut self, depth: u32) -> PResult<Condition> {
         let start = self.i;
+        let pos = self.pos(start);
         self.i += 1;
         self.skip_cs();
         let inner = match self.peek() {
             Some(b'(') => self.paren(depth)?,
             Some(b'[') => {
-                let at = self.i;
                 let selector = self.selector()?;
                 Condition {
+                    pos: selector.pos.clone(),
                     kind: ConditionKind::Truthy(selector),
-                    pos: self.pos(at),
                 }
             }
             _ => {
@@ -949,13 +957,14 @@ impl<'a> Parser<'a> {
         };
         Ok(Condition {
             kind: ConditionKind::Not(Box::new(inner)),
-            pos: self.pos(start),
+            pos,
         })
     }
 
     /// `rvalue [ in | not in | == ... | =~ | !~ ] rvalue`, or a bare rvalue (truthiness).
     fn rvalue_expr(&mut self, depth: u32, after: &str) -> PResult<Condition> {
         let start = self.i;
+        let pos = self.pos(start);
         let Some(left) = self.rvalue(depth)? else {
             return Err(self.expected_condition(start, after));
         };
@@ -1018,10 +1027,7 @@ impl<'a> Parser<'a> {
             self.i = save;
             ConditionKind::Truthy(left)
         };
-        Ok(Condition {
-            kind,
-            pos: self.pos(start),
-        })
+        Ok(Condition { kind, pos })
     }
 
     #[cold]
@@ -1092,18 +1098,18 @@ impl<'a> Parser<'a> {
         let Some(c) = self.peek() else {
             return Ok(None);
         };
+        if c == b'[' {
+            return self.bracket(depth).map(Some);
+        }
+        let pos = self.pos(start);
         let kind = match c {
             b'"' | b'\'' => RvalueKind::String(self.string()?),
-            b'[' => return self.bracket(depth).map(Some),
             b'/' => self.regex()?,
             _ if self.starts_number() => RvalueKind::Number(self.number(false)?),
             c if is_word_start(c) => self.method_call(depth)?,
             _ => return Ok(None),
         };
-        Ok(Some(Rvalue {
-            kind,
-            pos: self.pos(start),
-        }))
+        Ok(Some(Rvalue { kind, pos }))
     }
 
     fn regex(&mut self) -> PResult<RvalueKind> {
@@ -1178,13 +1184,14 @@ impl<'a> Parser<'a> {
     /// A selector that must be there (after `!`).
     fn selector(&mut self) -> PResult<Rvalue> {
         let start = self.i;
+        let pos = self.pos(start);
         let Some(end) = self.scan_selector(start) else {
             return Err(self.selector_failure(start));
         };
         self.i = end;
         Ok(Rvalue {
             kind: RvalueKind::Selector(self.src[start..end].to_string()),
-            pos: self.pos(start),
+            pos,
         })
     }
 
@@ -1214,13 +1221,14 @@ impl<'a> Parser<'a> {
     /// At `[` in a condition: a selector if one matches, else an array (PEG order).
     fn bracket(&mut self, depth: u32) -> PResult<Rvalue> {
         let start = self.i;
+        let pos = self.pos(start);
         if self.scan_selector(start).is_some() {
             return self.selector();
         }
         match self.rvalue_array(depth) {
             Ok(items) => Ok(Rvalue {
                 kind: RvalueKind::Array(items),
-                pos: self.pos(start),
+                pos,
             }),
             Err(fail) => Err(self.bracket_failure(start, fail)),
         }
@@ -2173,6 +2181,60 @@ mod tests {
         assert_err("@#$%^&*", 1, 1, "expected one of input");
         assert_err("input { \u{a0} }", 1, 9, r#"found "\u{a0}""#);
         assert_err("filter { if [a] ==", 1, 19, "found end of input");
+    }
+
+    #[test]
+    fn long_single_line_keeps_exact_columns() {
+        // Thousands of nodes on one line with multi-byte characters: columns must stay
+        // exact (and the parse linear; a quadratic one takes visibly long here).
+        let mut src = String::from("filter { ");
+        for _ in 0..5_000 {
+            src.push_str("f { a => \"é😀\" } ");
+        }
+        src.push_str("last { z => 1 } }");
+        let c = ok(&src);
+        let Some(Item::Plugin(last)) = c.sections[0].items.last() else {
+            panic!()
+        };
+        let byte = src.find("z =>").unwrap_or_default();
+        let column = src[..byte].chars().count() as u32 + 1;
+        assert_eq!(last.attributes[0].pos.column, column);
+    }
+
+    /// The depth limit must trip before a 2 MiB stack (tokio's and the test harness's
+    /// default) runs out, in the unoptimised build where frames are largest.
+    #[test]
+    fn depth_limit_fits_a_two_mib_stack() {
+        let handle = std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(|| {
+                let n = 1_000;
+                let inputs = [
+                    format!("filter {{ {} }}", "if [a] {".repeat(n)),
+                    format!("filter {{ {} }}", "c { a => ".repeat(n)),
+                    format!("filter {{ f {{ a => {} }} }}", "{ a1 => ".repeat(n)),
+                    format!("filter {{ f {{ a => {} }} }}", "[".repeat(n)),
+                    format!("filter {{ if {}[a] {{}} }}", "(".repeat(n)),
+                    format!("filter {{ if {}[a] {{}} }}", "!(".repeat(n)),
+                    format!("filter {{ if [a] in {} {{}} }}", "[".repeat(n)),
+                    format!("filter {{ if {} {{}} }}", "fn(".repeat(n)),
+                    format!("filter {{ {} }}", "c { a => { k1 => [ d { b => ".repeat(n)),
+                ];
+                inputs
+                    .iter()
+                    .map(|src| match parse(src, FILE, false) {
+                        Err(Error::Syntax { message, .. }) => message,
+                        other => format!("{other:?}"),
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_else(|e| panic!("spawn: {e}"));
+        let messages = handle
+            .join()
+            .unwrap_or_else(|_| panic!("parser overflowed"));
+        for m in messages {
+            assert!(m.contains("nesting deeper than 256 levels"), "{m}");
+        }
     }
 
     #[test]
