@@ -98,12 +98,14 @@ impl RequestError {
             RequestError::Status { status: 403, .. } => {
                 Some("the user lacks the privilege to write to this index")
             }
-            RequestError::Connect { message, .. }
-            | RequestError::Transport { message, .. }
+            // A TLS handshake failure surfaces as a connect error on an https host
+            // (a bad certificate, or a server that does not speak TLS).
+            RequestError::Connect { host, message }
                 if message.contains("certificate")
-                    || message.contains("tls")
                     || message.contains("TLS")
-                    || message.contains("handshake") =>
+                    || (host.starts_with("https://")
+                        && !message.contains("refused")
+                        && !message.contains("dns")) =>
             {
                 Some("check `ssl_enabled`, `ssl_certificate_authorities` and `ssl_verification_mode`")
             }
