@@ -55,7 +55,7 @@ struct Cli {
     batch_delay: u64,
 
     /// Bound of the in-memory queue, in events.
-    #[arg(long = "queue.max_events", value_name = "N", default_value_t = 8192)]
+    #[arg(long = "queue.max_events", value_name = "N", default_value_t = 1024)]
     queue_max_events: usize,
 
     /// Bound of the in-memory queue, in bytes (e.g. 64mb).

@@ -50,7 +50,7 @@ impl Settings {
             api_host: "127.0.0.1".into(),
             api_port: 9600,
             support_escapes: false,
-            queue_max_events: 8192,
+            queue_max_events: 1024,
             queue_max_bytes: 64 * 1024 * 1024,
             dlq_max_bytes: crate::queue::dlq::DEFAULT_MAX_BYTES,
             dlq_storage_policy: crate::queue::dlq::StoragePolicy::DropNewer,
