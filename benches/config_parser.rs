@@ -33,7 +33,9 @@ filter {
     for _ in 0..repeats {
         s.push_str(block);
     }
-    s.push_str("output { if \"error\" in [tags] { stdout { codec => json_lines } } else { null {} } }\n");
+    s.push_str(
+        "output { if \"error\" in [tags] { stdout { codec => json_lines } } else { null {} } }\n",
+    );
     s
 }
 

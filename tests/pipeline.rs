@@ -13,7 +13,9 @@ use std::time::Duration;
 fn gunzip(path: &str) -> Vec<u8> {
     let file = std::fs::File::open(format!("{}/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap();
     let mut out = Vec::new();
-    flate2::read::GzDecoder::new(file).read_to_end(&mut out).unwrap();
+    flate2::read::GzDecoder::new(file)
+        .read_to_end(&mut out)
+        .unwrap();
     out
 }
 
@@ -66,23 +68,47 @@ fn bundled_pipelines_pass_the_config_test() {
 fn a_config_error_names_file_line_and_column() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("broken.conf");
-    std::fs::write(&path, "input {\n  stdin {}\n  tcp { port => }\n}\noutput { stdout {} }\n")
+    std::fs::write(
+        &path,
+        "input {\n  stdin {}\n  tcp { port => }\n}\noutput { stdout {} }\n",
+    )
+    .unwrap();
+    let out = sluice()
+        .args(["-t", "-f", path.to_str().unwrap()])
+        .output()
         .unwrap();
-    let out = sluice().args(["-t", "-f", path.to_str().unwrap()]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("broken.conf:3:"), "stderr: {stderr}");
-    assert!(stderr.contains('^'), "the message shows the line with a caret: {stderr}");
+    assert!(
+        stderr.contains('^'),
+        "the message shows the line with a caret: {stderr}"
+    );
 }
 
 #[test]
 fn unknown_plugins_and_options_fail_at_load_time() {
     for (config, expected) in [
-        ("input { stdin {} } output { stdoot {} }", "unknown output plugin `stdoot`"),
-        ("input { stdin { colour => 1 } } output { stdout {} }", "unknown option `colour`"),
-        ("input { tcp { port => \"many\" } } output { stdout {} }", "expected an integer"),
-        ("input { stdin {} } filter { json {} } output { stdout {} }", "requires option `source`"),
-        ("input { stdin {} } output { stdout { codec => yaml } }", "unknown codec `yaml`"),
+        (
+            "input { stdin {} } output { stdoot {} }",
+            "unknown output plugin `stdoot`",
+        ),
+        (
+            "input { stdin { colour => 1 } } output { stdout {} }",
+            "unknown option `colour`",
+        ),
+        (
+            "input { tcp { port => \"many\" } } output { stdout {} }",
+            "expected an integer",
+        ),
+        (
+            "input { stdin {} } filter { json {} } output { stdout {} }",
+            "requires option `source`",
+        ),
+        (
+            "input { stdin {} } output { stdout { codec => yaml } }",
+            "unknown codec `yaml`",
+        ),
     ] {
         let out = sluice().args(["-t", "-e", config]).output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -106,7 +132,11 @@ fn twenty_thousand_generated_events_are_enriched_and_none_is_lost() {
     let originals: Vec<serde_json::Value> = json_lines(&input);
     assert_eq!(originals.len(), 20_000);
     let out = run(&["-e", ENRICH], &input);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let events = json_lines(&out.stdout);
     assert_eq!(events.len(), 20_000);
 
@@ -122,7 +152,9 @@ fn twenty_thousand_generated_events_are_enriched_and_none_is_lost() {
     for e in &events {
         assert_eq!(e["environment"], "production");
         assert_eq!(tags(e).contains(&"error"), e["level"] == "ERROR", "{e}");
-        let id = e["correlation_id"].as_str().expect("every event has a correlation_id");
+        let id = e["correlation_id"]
+            .as_str()
+            .expect("every event has a correlation_id");
         let original = by_message_and_time[&(e["timestamp"].to_string(), e["message"].to_string())];
         match original["correlation_id"].as_str() {
             Some(kept) => assert_eq!(id, kept),
@@ -132,7 +164,10 @@ fn twenty_thousand_generated_events_are_enriched_and_none_is_lost() {
             }
         }
     }
-    assert!(!generated.is_empty(), "the sample has events without a correlation id");
+    assert!(
+        !generated.is_empty(),
+        "the sample has events without a correlation id"
+    );
 }
 
 #[test]
@@ -147,11 +182,17 @@ fn hostile_input_loses_no_line_and_never_panics() {
             "input {{ stdin {{ codec => {codec} }} }} filter {{ correlation {{}} }} output {{ stdout {{ codec => json_lines }} }}"
         );
         let out = run(&["-e", &config], &input);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let events = json_lines(&out.stdout);
         assert_eq!(events.len(), lines, "codec {codec}: one event per line");
         if codec == "json_lines" {
-            assert!(events.iter().any(|e| tags(e).contains(&"_jsonparsefailure")));
+            assert!(events
+                .iter()
+                .any(|e| tags(e).contains(&"_jsonparsefailure")));
         }
     }
 }
@@ -182,7 +223,11 @@ output {
 {"status":200,"method":"DELETE","path":"/g","user":"alice"}
 "#;
     let out = run(&["-w", "1", "-e", config], input);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(str::to_string)
@@ -205,7 +250,14 @@ output {
 fn stdin_eof_drains_and_exits_zero() {
     let input: String = (0..5000).map(|i| format!("line {i}\n")).collect();
     let out = run(
-        &["-b", "7", "-w", "2", "-e", "input { stdin {} } output { stdout { codec => line } }"],
+        &[
+            "-b",
+            "7",
+            "-w",
+            "2",
+            "-e",
+            "input { stdin {} } output { stdout { codec => line } }",
+        ],
         input.as_bytes(),
     );
     assert!(out.status.success());
@@ -241,7 +293,11 @@ fn sigterm_drains_events_in_flight() {
     let status = child.0.wait().unwrap();
     assert!(status.success(), "exit status {status}");
     let written = std::fs::read_to_string(&path).unwrap();
-    assert_eq!(written.lines().count(), 2000, "every accepted event was drained");
+    assert_eq!(
+        written.lines().count(),
+        2000,
+        "every accepted event was drained"
+    );
 }
 
 /// Sends a signal with the `kill` command, so the test needs no unsafe FFI.
@@ -272,17 +328,31 @@ fn a_slow_pipeline_stalls_the_tcp_client_and_memory_stays_bounded() {
     );
     let child = spawn({
         let mut c = sluice();
-        c.args(["-w", "1", "-b", "10", "--queue.max_events", "100", "-e", &config]);
+        c.args([
+            "-w",
+            "1",
+            "-b",
+            "10",
+            "--queue.max_events",
+            "100",
+            "-e",
+            &config,
+        ]);
         c
     });
-    assert!(wait_for_port(port, Duration::from_secs(20)), "sluice did not listen");
+    assert!(
+        wait_for_port(port, Duration::from_secs(20)),
+        "sluice did not listen"
+    );
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream.set_write_timeout(Some(Duration::from_secs(3))).unwrap();
+    stream
+        .set_write_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
     let line = format!("{}\n", "x".repeat(1023));
     let chunk = line.repeat(1024); // 1 MiB of 1 KiB lines
-    // Unthrottled, 256 MiB cross loopback in about a second; held back, the client
-    // gets no further than the socket buffers and the small queue before its writes
-    // stall. The loop ends on a stalled write or after 20 s, whichever comes first.
+                                   // Unthrottled, 256 MiB cross loopback in about a second; held back, the client
+                                   // gets no further than the socket buffers and the small queue before its writes
+                                   // stall. The loop ends on a stalled write or after 20 s, whichever comes first.
     let mut written = 0usize;
     let target = 256 * 1024 * 1024;
     let started = std::time::Instant::now();
@@ -297,5 +367,8 @@ fn a_slow_pipeline_stalls_the_tcp_client_and_memory_stays_bounded() {
         "the client wrote {written} bytes: nothing pushed back"
     );
     let rss = rss_kib(child.0.id());
-    assert!(rss > 0 && rss < 200 * 1024, "sluice RSS {rss} KiB while stalled");
+    assert!(
+        rss > 0 && rss < 200 * 1024,
+        "sluice RSS {rss} KiB while stalled"
+    );
 }
