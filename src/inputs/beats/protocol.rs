@@ -238,6 +238,11 @@ impl BeatsCodec {
         }
     }
 
+    /// The next frame already inflated from a compressed frame, if any.
+    pub fn next_buffered(&self) -> Option<&Frame> {
+        self.pending.front()
+    }
+
     /// The zlib level used to encode compressed frames (Filebeat's default is 3).
     pub fn with_compression_level(mut self, level: u32) -> BeatsCodec {
         self.level = Compression::new(level.min(9));
@@ -627,6 +632,20 @@ impl WindowTracker {
             });
         }
         Ok(WindowProgress::Open)
+    }
+}
+
+impl WindowTracker {
+    /// Called when a window completes: data frames already decoded past its end (more
+    /// events than the window inside one compressed frame) break the protocol, and the
+    /// window must not be ACKed.
+    pub fn check_no_excess(&self, codec: &BeatsCodec) -> Result<(), ProtocolError> {
+        match (codec.next_buffered(), self.closed) {
+            (Some(Frame::Json { .. } | Frame::Data { .. }), Some(size)) => {
+                Err(ProtocolError::WindowOverflow(size))
+            }
+            _ => Ok(()),
+        }
     }
 }
 

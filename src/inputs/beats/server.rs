@@ -216,6 +216,9 @@ where
         let WindowProgress::Complete { version, seq } = progress else {
             continue;
         };
+        tracker
+            .check_no_excess(frames.decoder())
+            .map_err(protocol)?;
         let batch_events = std::mem::take(&mut events);
         let n = batch_events.len();
         let (ack, receiver) = if n == 0 {
