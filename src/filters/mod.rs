@@ -4,6 +4,7 @@
 
 pub mod common;
 pub mod correlation;
+pub mod date;
 pub mod drop;
 pub mod json;
 pub mod mutate;
@@ -73,6 +74,7 @@ pub fn build(name: &str, opts: &mut Options) -> Result<Box<dyn Filter>, Error> {
     let _ = opts.bool("periodic_flush")?;
     Ok(match name {
         "correlation" => per_event(correlation::Correlation::build(opts)?, common),
+        "date" => per_event(date::Date::build(opts)?, common),
         "drop" => per_event(drop::Drop::build(opts)?, common),
         "json" => per_event(json::Json::build(opts)?, common),
         "mutate" => per_event(mutate::Mutate::build(opts)?, common),
@@ -87,4 +89,4 @@ pub fn build(name: &str, opts: &mut Options) -> Result<Box<dyn Filter>, Error> {
 }
 
 /// Filter plugin names, for messages.
-pub const KNOWN: &[&str] = &["correlation", "drop", "json", "mutate", "sleep"];
+pub const KNOWN: &[&str] = &["correlation", "date", "drop", "json", "mutate", "sleep"];
