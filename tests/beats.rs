@@ -328,7 +328,7 @@ async fn connections_past_max_connections_are_refused() {
 
 mod tls {
     use super::*;
-    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
     use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
     use tokio_rustls::TlsConnector;
 
@@ -349,18 +349,24 @@ mod tls {
         let ca_key = KeyPair::generate().unwrap();
         let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "sluice test ca");
         let ca_cert = ca_params.self_signed(&ca_key).unwrap();
         let issuer = Issuer::new(ca_params, ca_key);
         let server_key = KeyPair::generate().unwrap();
-        let server = CertificateParams::new(vec!["127.0.0.1".into(), "localhost".into()])
-            .unwrap()
-            .signed_by(&server_key, &issuer)
-            .unwrap();
+        let mut server =
+            CertificateParams::new(vec!["127.0.0.1".into(), "localhost".into()]).unwrap();
+        server
+            .distinguished_name
+            .push(DnType::CommonName, "sluice test server");
+        let server = server.signed_by(&server_key, &issuer).unwrap();
         let client_key = KeyPair::generate().unwrap();
-        let client = CertificateParams::new(vec!["beat-client".into()])
-            .unwrap()
-            .signed_by(&client_key, &issuer)
-            .unwrap();
+        let mut client = CertificateParams::new(vec!["beat-client".into()]).unwrap();
+        client
+            .distinguished_name
+            .push(DnType::CommonName, "sluice test client");
+        let client = client.signed_by(&client_key, &issuer).unwrap();
         let write = |name: &str, text: String| {
             let p = dir.join(name);
             std::fs::write(&p, text).unwrap();
@@ -491,5 +497,85 @@ mod tls {
         let ids = ids_in(&out);
         assert_eq!(ids.len(), 100);
         assert!(ids.values().all(|n| *n == 1));
+    }
+}
+
+/// pylogbeat, a Beats client written by others, against the `sluice` binary.
+mod pylogbeat {
+    use super::*;
+    use common::{sluice, spawn, venv_bin, wait_for_port};
+    use std::process::Command;
+    use std::time::Duration;
+
+    fn send(port: u16, first: u64, count: u64, batch: u64, tls: Option<&tls::Pki>) {
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/scripts/pylogbeat_send.py"
+        );
+        let mut cmd = Command::new(venv_bin("python"));
+        cmd.arg(script).args([
+            port.to_string(),
+            first.to_string(),
+            count.to_string(),
+            batch.to_string(),
+        ]);
+        if let Some(pki) = tls {
+            cmd.args([&pki.ca, &pki.client_cert, &pki.client_key]);
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "pylogbeat failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn run(ssl_options: &str, tls: Option<&tls::Pki>, dir: &Path) {
+        let port = common::free_port();
+        let pattern = dir.join("%{[@metadata][beat]}.log");
+        let config = format!(
+            "input {{ beats {{ host => \"127.0.0.1\" port => {port} {ssl_options} }} }} {}",
+            file_output(&pattern)
+        );
+        let _server = spawn({
+            let mut cmd = sluice();
+            cmd.args(["-w", "1", "-e", &config]);
+            cmd
+        });
+        assert!(
+            wait_for_port(port, Duration::from_secs(20)),
+            "sluice did not listen"
+        );
+        // Two connections, each numbering on across its windows as pylogbeat does.
+        let a = std::thread::spawn(move || send(port, 0, 1000, 100, None));
+        send(port, 100_000, 777, 250, tls);
+        if tls.is_none() {
+            a.join().unwrap();
+        } else {
+            // The first sender spoke plain TCP to a TLS server: it must have failed.
+            assert!(a.join().is_err());
+        }
+        let ids = ids_in(&dir.join("pylogbeat.log"));
+        let expected = if tls.is_none() { 1777 } else { 777 };
+        assert_eq!(ids.len(), expected);
+        assert!(ids.values().all(|n| *n == 1), "an event arrived twice");
+    }
+
+    #[test]
+    fn every_event_arrives_exactly_once() {
+        let dir = tempfile::tempdir().unwrap();
+        run("", None, dir.path());
+    }
+
+    #[test]
+    fn every_event_arrives_exactly_once_over_mutual_tls() {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = tls::pki(dir.path());
+        let options = format!(
+            "ssl_enabled => true ssl_certificate => \"{}\" ssl_key => \"{}\" \
+             ssl_certificate_authorities => [\"{}\"] ssl_client_authentication => required",
+            pki.cert, pki.key, pki.ca
+        );
+        run(&options, Some(&pki), dir.path());
     }
 }
