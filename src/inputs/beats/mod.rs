@@ -24,6 +24,11 @@ use std::time::Duration;
 /// fired yet) is sent a keep-alive `ACK 0`, as Logstash does.
 pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(5);
 
+/// Events one beats input holds decoded outside the queue, across all its connections
+/// (a window is read only once its events fit): bounds memory however many clients
+/// connect while the queue is full.
+pub const MAX_INFLIGHT_EVENTS: u32 = 16_384;
+
 /// Counters of one beats input. Plain atomics read through [`BeatsInput::stats`].
 #[derive(Debug, Default)]
 pub struct BeatsStats {
@@ -72,6 +77,7 @@ pub struct BeatsInput {
     pub(crate) max_window: u32,
     pub(crate) limits: Limits,
     pub(crate) stats: Arc<BeatsStats>,
+    pub(crate) inflight: Arc<tokio::sync::Semaphore>,
 }
 
 impl BeatsInput {
@@ -148,6 +154,7 @@ impl BeatsInput {
             max_window: protocol::DEFAULT_MAX_WINDOW,
             limits,
             stats: Arc::new(BeatsStats::default()),
+            inflight: Arc::new(tokio::sync::Semaphore::new(MAX_INFLIGHT_EVENTS as usize)),
         })
     }
 

@@ -16,18 +16,18 @@ use super::mapping::Peer;
 use super::protocol::{
     frame_kind, BeatsCodec, CloseReason, Frame, ProtocolError, WindowProgress, WindowTracker,
 };
-use super::{BeatsInput, BeatsStats, KEEPALIVE_INTERVAL};
+use super::{BeatsInput, BeatsStats, KEEPALIVE_INTERVAL, MAX_INFLIGHT_EVENTS};
 use crate::batch::{Ack, AckReceiver, AckStatus, Batch};
 use crate::event::{Event, Timestamp};
 use crate::inputs::{InputContext, InputError};
 use bytes::BytesMut;
 use futures::StreamExt;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_util::codec::{Encoder, FramedRead};
 use tokio_util::sync::CancellationToken;
 
@@ -106,7 +106,9 @@ async fn accept(input: &BeatsInput, stream: TcpStream, peer: SocketAddr, ctx: &I
 /// A window whose ACK is owed, in the order the windows arrived.
 struct Owed {
     version: u8,
-    seq: u32,
+    /// The highest sequence number, set when the window is complete (before its ack
+    /// can fire).
+    seq: Arc<AtomicU32>,
     /// `None` for a window of 0, answered at once.
     ack: Option<AckReceiver>,
 }
@@ -132,11 +134,17 @@ where
     let (tx, rx) = mpsc::channel::<Owed>(MAX_PENDING_WINDOWS);
     let owed = AtomicUsize::new(0);
     let failed = CancellationToken::new();
-    let reader = read_windows(input, frames, tx, &owed, &failed, peer, ctx);
-    let writer = write_acks(write, rx, &owed, &failed, &input.stats);
+    let reader_done = AtomicBool::new(false);
+    let reader = async {
+        let result = read_windows(input, frames, tx, &owed, &failed, peer, ctx).await;
+        // Set before the writer is polled again: an ack failed by the reader leaving
+        // in the middle of a window is not a delivery failure.
+        reader_done.store(true, Ordering::Release);
+        result
+    };
+    let writer = write_acks(write, rx, &owed, &failed, &reader_done, &input.stats);
     let (read_result, write_result) = tokio::join!(reader, writer);
-    // The writer's failure is the cause when both report one.
-    write_result.and(read_result)
+    read_result.and(write_result)
 }
 
 async fn read_windows<R>(
@@ -154,6 +162,8 @@ where
     let mut tracker = WindowTracker::new(input.max_window);
     let mut events: Vec<Event> = Vec::new();
     let mut bytes = 0usize;
+    // The window being read: its ack, the slot for its ACK sequence, its memory permit.
+    let mut open: Option<(FailUnlessPushed, Arc<AtomicU32>, OwnedSemaphorePermit)> = None;
     loop {
         let next = tokio::select! {
             _ = failed.cancelled() => return Ok(()),
@@ -161,8 +171,9 @@ where
             next = tokio::time::timeout(input.inactivity, frames.next()) => next,
         };
         let frame = match next {
-            // While an ACK is owed the client is waiting for us, not idle.
-            Err(_) if owed.load(Ordering::Acquire) > 0 => continue,
+            // While an ACK for a complete window is owed the client waits for us, it
+            // is not idle (the window being read is owed too, but is not complete).
+            Err(_) if owed.load(Ordering::Acquire) > usize::from(open.is_some()) => continue,
             Err(_) => {
                 return Err((
                     CloseReason::InactivityTimeout,
@@ -190,7 +201,32 @@ where
             Frame::Window { version, size } => {
                 let p = tracker.window(*version, *size).map_err(protocol)?;
                 if p == WindowProgress::Open {
+                    // Owed from now on: the writer keeps the client waiting with
+                    // keep-alives while the window is read, held for memory, or pushed.
+                    let (ack, receiver) = Ack::channel();
+                    let seq = Arc::new(AtomicU32::new(0));
+                    owed.fetch_add(1, Ordering::AcqRel);
+                    let entry = Owed {
+                        version: *version,
+                        seq: seq.clone(),
+                        ack: Some(receiver),
+                    };
+                    if tx.send(entry).await.is_err() {
+                        ack.fail();
+                        return Ok(()); // the writer stopped: it reports why
+                    }
+                    let guard = FailUnlessPushed(Some(ack));
+                    // Bounded memory across connections: decoded events waiting
+                    // outside the queue hold permits until their batch is queued.
+                    let want = (*size).min(MAX_INFLIGHT_EVENTS);
+                    let permit = tokio::select! {
+                        p = input.inflight.clone().acquire_many_owned(want) => p.ok(),
+                        _ = ctx.shutdown().cancelled() => None,
+                        _ = failed.cancelled() => None,
+                    };
+                    let Some(permit) = permit else { return Ok(()) };
                     events.reserve_exact((*size as usize).min(4096));
+                    open = Some((guard, seq, permit));
                 }
                 p
             }
@@ -219,40 +255,51 @@ where
         tracker
             .check_no_excess(frames.decoder())
             .map_err(protocol)?;
-        let batch_events = std::mem::take(&mut events);
-        let n = batch_events.len();
-        let (ack, receiver) = if n == 0 {
-            (None, None)
-        } else {
-            let (ack, receiver) = Ack::channel();
-            (Some(ack), Some(receiver))
-        };
-        owed.fetch_add(1, Ordering::AcqRel);
-        if tx
-            .send(Owed {
+        let Some((mut guard, seq_slot, permit)) = open.take() else {
+            // A window of 0: ACK 0 at once, in order.
+            owed.fetch_add(1, Ordering::AcqRel);
+            let entry = Owed {
                 version,
-                seq,
-                ack: receiver,
-            })
-            .await
-            .is_err()
-        {
-            return Ok(()); // the writer stopped: it reports why
-        }
-        let Some(ack) = ack else { continue };
+                seq: Arc::new(AtomicU32::new(0)),
+                ack: None,
+            };
+            if tx.send(entry).await.is_err() {
+                return Ok(());
+            }
+            continue;
+        };
+        seq_slot.store(seq, Ordering::Release);
+        let batch_events = std::mem::take(&mut events);
         input.stats.windows.fetch_add(1, Ordering::Relaxed);
-        input.stats.events.fetch_add(n as u64, Ordering::Relaxed);
-        let guard = ack.clone();
+        input
+            .stats
+            .events
+            .fetch_add(batch_events.len() as u64, Ordering::Relaxed);
+        let Some(ack) = guard.0.clone() else { continue };
         let batch = Batch::with_bytes(batch_events, ack, std::mem::take(&mut bytes));
         let pushed = tokio::select! {
             r = ctx.push(batch) => r.is_ok(),
             _ = ctx.shutdown().cancelled() => false,
             _ = failed.cancelled() => false,
         };
+        drop(permit);
         if !pushed {
-            // Not queued: the client must not be told these events are safe.
-            guard.fail();
+            // Not queued: the guard fails the ack, so the client is not told these
+            // events are safe.
             return Ok(());
+        }
+        guard.0 = None;
+    }
+}
+
+/// The ack of the window being read; fails it if the window never reaches the queue
+/// (protocol error, client gone, shutdown), so it cannot fire delivered.
+struct FailUnlessPushed(Option<Ack>);
+
+impl Drop for FailUnlessPushed {
+    fn drop(&mut self) {
+        if let Some(ack) = self.0.take() {
+            ack.fail();
         }
     }
 }
@@ -262,6 +309,7 @@ async fn write_acks<W>(
     mut rx: mpsc::Receiver<Owed>,
     owed: &AtomicUsize,
     failed: &CancellationToken,
+    reader_done: &AtomicBool,
     stats: &BeatsStats,
 ) -> Result<(), Closed>
 where
@@ -296,16 +344,19 @@ where
         owed.fetch_sub(1, Ordering::AcqRel);
         if status == AckStatus::Failed {
             failed.cancel();
+            if reader_done.load(Ordering::Acquire) {
+                return Ok(()); // the reader already closed the connection, and said why
+            }
             return Err((
                 CloseReason::AckFailed,
-                format!("events up to sequence {} were not delivered; closing without ACK so the client resends", window.seq),
+                format!("events up to sequence {} were not delivered; closing without ACK so the client resends", window.seq.load(Ordering::Acquire)),
             ));
         }
         codec
             .encode(
                 Frame::Ack {
                     version: window.version,
-                    seq: window.seq,
+                    seq: window.seq.load(Ordering::Acquire),
                 },
                 &mut buf,
             )
