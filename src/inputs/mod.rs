@@ -3,6 +3,7 @@
 //! fires (or when its source ends, like stdin at EOF).
 
 pub mod beats;
+pub mod dead_letter_queue;
 pub mod generator;
 pub mod stdin;
 pub mod tcp;
@@ -139,6 +140,7 @@ impl InputContext {
 pub fn build(name: &str, opts: &mut Options) -> Result<Box<dyn Input>, ConfigError> {
     Ok(match name {
         "beats" => Box::new(beats::BeatsInput::build(opts)?),
+        "dead_letter_queue" => Box::new(dead_letter_queue::DeadLetterQueueInput::build(opts)?),
         "stdin" => Box::new(stdin::StdinInput::build(opts)?),
         "generator" => Box::new(generator::GeneratorInput::build(opts)?),
         "tcp" => Box::new(tcp::TcpInput::build(opts)?),
@@ -152,4 +154,4 @@ pub fn build(name: &str, opts: &mut Options) -> Result<Box<dyn Input>, ConfigErr
 }
 
 /// Input plugin names, for messages.
-pub const KNOWN: &[&str] = &["beats", "generator", "stdin", "tcp"];
+pub const KNOWN: &[&str] = &["beats", "dead_letter_queue", "generator", "stdin", "tcp"];
