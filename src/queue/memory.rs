@@ -1,5 +1,9 @@
 //! The bounded in-memory queue. Bounded in events and in bytes: a full queue makes
 //! `push` wait, which is how back-pressure reaches inputs (and through them, clients).
+//!
+//! A batch is admitted while the queue is below both bounds, so the queue holds at
+//! most its bound plus one input batch (a Beats window can be larger than the bound and
+//! must never wait for the queue to run completely dry).
 
 use crate::batch::Batch;
 use std::collections::VecDeque;
@@ -18,6 +22,9 @@ struct State {
     events: usize,
     bytes: usize,
     closed: bool,
+    /// Pushes waiting for room: while any wait, a worker does not hold out for a fuller
+    /// batch, since nothing more can arrive until it takes some.
+    blocked_writers: usize,
 }
 
 /// A multi-producer, multi-consumer queue of batches.
@@ -27,6 +34,20 @@ pub struct MemoryQueue {
     writable: Notify,
     max_events: usize,
     max_bytes: usize,
+}
+
+/// Keeps `blocked_writers` right however a waiting push ends.
+struct BlockedWriter<'a> {
+    queue: &'a MemoryQueue,
+    counted: bool,
+}
+
+impl Drop for BlockedWriter<'_> {
+    fn drop(&mut self) {
+        if self.counted {
+            self.queue.lock().blocked_writers -= 1;
+        }
+    }
 }
 
 /// A snapshot of the queue's fill, for stats.
@@ -53,13 +74,17 @@ impl MemoryQueue {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Adds a batch, waiting while the queue is full. A batch larger than the whole
-    /// queue is admitted when the queue is empty, so it can never wait forever.
+    /// Adds a batch, waiting while the queue is at or over one of its bounds.
     pub async fn push(&self, batch: Batch) -> Result<(), QueueClosed> {
         if batch.is_empty() {
             return Ok(());
         }
         let mut batch = Some(batch);
+        // Counts this push as blocked until it returns or is dropped (cancelled).
+        let mut blocked = BlockedWriter {
+            queue: self,
+            counted: false,
+        };
         loop {
             let notified = self.writable.notified();
             tokio::pin!(notified);
@@ -72,16 +97,20 @@ impl MemoryQueue {
                 let Some(b) = batch.take() else {
                     return Ok(());
                 };
-                let fits = s.events == 0
-                    || (s.events + b.len() <= self.max_events
-                        && s.bytes + b.bytes() <= self.max_bytes);
-                if fits {
+                if s.events < self.max_events && s.bytes < self.max_bytes {
                     s.events += b.len();
                     s.bytes += b.bytes();
                     s.batches.push_back(b);
                     drop(s);
                     self.readable.notify_one();
                     return Ok(());
+                }
+                if !blocked.counted {
+                    blocked.counted = true;
+                    s.blocked_writers += 1;
+                    drop(s);
+                    // A worker may be waiting out its batch delay: wake it.
+                    self.readable.notify_waiters();
                 }
                 batch = Some(b);
             }
@@ -104,8 +133,11 @@ impl MemoryQueue {
                     out.merge(more);
                     continue;
                 }
-                if self.lock().closed {
-                    break;
+                {
+                    let s = self.lock();
+                    if s.closed || s.blocked_writers > 0 {
+                        break;
+                    }
                 }
                 if tokio::time::timeout_at(deadline, notified).await.is_err() {
                     break;
@@ -232,6 +264,35 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(30)).await;
         assert!(!pusher.is_finished());
         q.pop(1000, Duration::ZERO).await.unwrap();
+        pusher.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_large_batch_enters_while_there_is_room_and_cancelled_pushes_unblock() {
+        let q = Arc::new(MemoryQueue::new(100, 1 << 20));
+        q.push(batch(60)).await.unwrap();
+        // Below the bound: a batch larger than the room left still enters.
+        q.push(batch(2048)).await.unwrap();
+        assert_eq!(q.stats().events, 2108);
+        // At the bound: the next push waits; cancelling it must not leave it counted.
+        let waiting = tokio::time::timeout(Duration::from_millis(20), q.push(batch(1))).await;
+        assert!(waiting.is_err());
+        assert_eq!(q.lock().blocked_writers, 0);
+    }
+
+    #[tokio::test]
+    async fn a_blocked_writer_cuts_the_batch_delay_short() {
+        let q = Arc::new(MemoryQueue::new(10, 1 << 20));
+        q.push(batch(10)).await.unwrap();
+        let q2 = q.clone();
+        let pusher = tokio::spawn(async move { q2.push(batch(10)).await });
+        while q.lock().blocked_writers == 0 {
+            tokio::task::yield_now().await;
+        }
+        // Asks for more than is there with an hour of delay: returns what is there,
+        // because the writer cannot add anything until this pop makes room.
+        let got = q.pop(100, Duration::from_secs(3600)).await.unwrap();
+        assert_eq!(got.len(), 10);
         pusher.await.unwrap().unwrap();
     }
 
