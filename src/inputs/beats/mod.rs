@@ -27,7 +27,7 @@ pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(5);
 /// Events one beats input holds decoded outside the queue, across all its connections
 /// (a window is read only once its events fit): bounds memory however many clients
 /// connect while the queue is full.
-pub const MAX_INFLIGHT_EVENTS: u32 = 16_384;
+pub const MAX_INFLIGHT_EVENTS: u32 = 4_096;
 
 /// Counters of one beats input. Plain atomics read through [`BeatsInput::stats`].
 #[derive(Debug, Default)]
