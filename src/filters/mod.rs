@@ -5,6 +5,7 @@
 pub mod common;
 pub mod correlation;
 pub mod drop;
+pub mod grok;
 pub mod json;
 pub mod mutate;
 pub mod sleep;

@@ -1,0 +1,3 @@
+//! `grok` filter.
+pub mod compiler;
+pub mod library;
