@@ -575,10 +575,7 @@ fn empty_class() -> ClassUnicode {
 }
 
 fn atom_class(raw: &str) -> Option<ClassUnicode> {
-    let hir = regex_syntax::ParserBuilder::new()
-        .build()
-        .parse(raw)
-        .ok()?;
+    let hir = regex_syntax::ParserBuilder::new().build().parse(raw).ok()?;
     class_of_hir(&hir)
 }
 
@@ -733,7 +730,10 @@ impl EdgeChecks {
             })
         };
         (!self.before.ranges().is_empty()
-            && hit(&self.before, text.get(..start).and_then(|t| t.chars().next_back())))
+            && hit(
+                &self.before,
+                text.get(..start).and_then(|t| t.chars().next_back()),
+            ))
             || (!self.after.ranges().is_empty()
                 && hit(&self.after, text.get(end..).and_then(|t| t.chars().next())))
     }
@@ -751,11 +751,9 @@ impl Emitter {
         before: Option<&Edge>,
     ) -> Result<(), NeedsBacktracking> {
         for (i, n) in nodes.iter().enumerate() {
-            let follow = after.and_then(|a| {
-                extend(seq_edge(&nodes[i + 1..], true), a, i + 1 == nodes.len())
-            });
-            let precede =
-                before.and_then(|b| extend(seq_edge(&nodes[..i], false), b, i == 0));
+            let follow = after
+                .and_then(|a| extend(seq_edge(&nodes[i + 1..], true), a, i + 1 == nodes.len()));
+            let precede = before.and_then(|b| extend(seq_edge(&nodes[..i], false), b, i == 0));
             self.node(n, out, follow.as_ref(), precede.as_ref())?;
         }
         Ok(())

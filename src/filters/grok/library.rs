@@ -7,10 +7,16 @@ use std::path::Path;
 
 /// Pattern files compiled into the binary, in load order (later files win).
 const BUNDLED: &[(&str, &str)] = &[
-    ("grok-patterns", include_str!("../../../patterns/grok-patterns")),
+    (
+        "grok-patterns",
+        include_str!("../../../patterns/grok-patterns"),
+    ),
     ("httpd", include_str!("../../../patterns/httpd")),
     ("java", include_str!("../../../patterns/java")),
-    ("linux-syslog", include_str!("../../../patterns/linux-syslog")),
+    (
+        "linux-syslog",
+        include_str!("../../../patterns/linux-syslog"),
+    ),
     ("sluice", include_str!("../../../patterns/sluice")),
 ];
 
@@ -67,8 +73,7 @@ impl PatternLibrary {
                 });
             };
             let def = def.trim_start_matches([' ', '\t']);
-            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-            {
+            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
                 return Err(LibraryError::Syntax {
                     file: file.to_string(),
                     line: i + 1,
