@@ -337,3 +337,5 @@ fn both_engines_agree_on_the_samples() {
         }
     }
 }
+
+
