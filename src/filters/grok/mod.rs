@@ -11,6 +11,7 @@
 //! and picks the engine, [`matcher`] runs it.
 
 pub mod compiler;
+pub mod debug;
 pub mod library;
 pub mod matcher;
 
