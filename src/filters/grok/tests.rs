@@ -337,5 +337,3 @@ fn both_engines_agree_on_the_samples() {
         }
     }
 }
-
-
