@@ -179,7 +179,7 @@ pub fn compile_pattern(
             let field = FieldRef::parse(&path)
                 .map_err(|_| compiler::CompileError::BadField(path.clone()))?;
             Ok(FieldSpec {
-                overwrite: settings.overwrite.iter().any(|o| *o == c.field),
+                overwrite: settings.overwrite.contains(&c.field),
                 name: c.field.clone(),
                 field,
                 conversion: c.conversion,
@@ -398,7 +398,7 @@ impl Grok {
         work: &mut Work,
     ) -> MatchResult {
         work.attempts += 1;
-        let timed = work.attempts % TIME_SAMPLE == 0;
+        let timed = work.attempts.is_multiple_of(TIME_SAMPLE);
         let start = timed.then(Instant::now);
         let result = match event.get(&m.source) {
             None => MatchResult::NoMatch,
