@@ -58,12 +58,28 @@ struct Cli {
     batch_delay: u64,
 
     /// Bound of the in-memory queue, in events.
-    #[arg(long = "queue.max_events", value_name = "N", default_value_t = 8192)]
+    #[arg(long = "queue.max_events", value_name = "N", default_value_t = 1024)]
     queue_max_events: usize,
 
     /// Bound of the in-memory queue, in bytes (e.g. 64mb).
     #[arg(long = "queue.max_bytes", value_name = "SIZE", default_value = "64mb")]
     queue_max_bytes: String,
+
+    /// Size cap of the dead letter queue (e.g. 1gb).
+    #[arg(
+        long = "dead_letter_queue.max_bytes",
+        value_name = "SIZE",
+        default_value = "1gb"
+    )]
+    dlq_max_bytes: String,
+
+    /// What a full dead letter queue drops: drop_newer or drop_older.
+    #[arg(
+        long = "dead_letter_queue.storage_policy",
+        value_name = "POLICY",
+        default_value = "drop_newer"
+    )]
+    dlq_storage_policy: String,
 
     /// Directory for state: dead letter queue, persisted queue.
     #[arg(long = "path.data", value_name = "DIR", default_value = "data")]
@@ -162,6 +178,16 @@ fn settings(cli: &Cli) -> anyhow::Result<Settings> {
     s.queue_max_events = cli.queue_max_events.max(1);
     s.queue_max_bytes =
         parse_bytes(&cli.queue_max_bytes).map_err(|e| anyhow::anyhow!("--queue.max_bytes: {e}"))?;
+    s.dlq_max_bytes = parse_bytes(&cli.dlq_max_bytes)
+        .map_err(|e| anyhow::anyhow!("--dead_letter_queue.max_bytes: {e}"))?
+        as u64;
+    s.dlq_storage_policy = sluice::queue::dlq::StoragePolicy::parse(&cli.dlq_storage_policy)
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "--dead_letter_queue.storage_policy must be drop_newer or drop_older, not `{}`",
+                cli.dlq_storage_policy
+            )
+        })?;
     s.data_dir = cli.path_data.clone();
     s.api_host = cli.api_host.clone();
     s.api_port = cli.api_port;

@@ -32,6 +32,10 @@ pub struct Settings {
     pub queue_max_events: usize,
     /// `--queue.max_bytes`: the in-memory queue's bound in (approximate) bytes.
     pub queue_max_bytes: usize,
+    /// `--dead_letter_queue.max_bytes`.
+    pub dlq_max_bytes: u64,
+    /// `--dead_letter_queue.storage_policy`.
+    pub dlq_storage_policy: crate::queue::dlq::StoragePolicy,
 }
 
 impl Settings {
@@ -46,8 +50,10 @@ impl Settings {
             api_host: "127.0.0.1".into(),
             api_port: 9600,
             support_escapes: false,
-            queue_max_events: 8192,
+            queue_max_events: 1024,
             queue_max_bytes: 64 * 1024 * 1024,
+            dlq_max_bytes: crate::queue::dlq::DEFAULT_MAX_BYTES,
+            dlq_storage_policy: crate::queue::dlq::StoragePolicy::DropNewer,
         }
     }
 }

@@ -372,3 +372,167 @@ fn a_slow_pipeline_stalls_the_tcp_client_and_memory_stays_bounded() {
         "sluice RSS {rss} KiB while stalled"
     );
 }
+
+#[test]
+fn a_directory_or_glob_concatenates_files_in_lexical_order() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("10-input.conf"), "input { stdin {} }\n").unwrap();
+    std::fs::write(
+        dir.path().join("20-filter.conf"),
+        "filter { mutate { add_field => { \"step\" => \"one\" } } }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("30-filter.conf"),
+        "filter { mutate { replace => { \"step\" => \"%{step}-two\" } } }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("40-output.conf"),
+        "output { stdout { codec => line { format => \"%{message} %{step}\" } } }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("README"),
+        "not a config: only *.conf match the glob\n",
+    )
+    .unwrap();
+    let glob = format!("{}/*.conf", dir.path().display());
+    for source in [dir.path().join("[0-9]*").display().to_string(), glob] {
+        let out = run(&["-f", &source], b"hello\n");
+        assert!(
+            out.status.success(),
+            "{source}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "hello one-two\n",
+            "{source}"
+        );
+    }
+}
+
+#[test]
+fn environment_variables_and_escapes() {
+    let config = r#"input { stdin {} }
+filter { mutate { add_field => { "env" => "${SLUICE_TEST_ENV}" "region" => "${SLUICE_TEST_UNSET:eu-1}" "sep" => "a\tb" } } }
+output { stdout { codec => json_lines } }"#;
+    let run_with = |escapes: bool| {
+        let mut cmd = sluice();
+        cmd.env("SLUICE_TEST_ENV", "staging")
+            .env_remove("SLUICE_TEST_UNSET");
+        if escapes {
+            cmd.arg("--config.support_escapes");
+        }
+        let out = cmd
+            .args(["-e", config])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .and_then(|mut c| {
+                c.stdin.take().unwrap().write_all(b"x\n")?;
+                c.wait_with_output()
+            })
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        json_lines(&out.stdout).remove(0)
+    };
+    let plain = run_with(false);
+    assert_eq!(plain["env"], "staging");
+    assert_eq!(plain["region"], "eu-1");
+    assert_eq!(plain["sep"], "a\\tb");
+    assert_eq!(run_with(true)["sep"], "a\tb");
+
+    let out = sluice()
+        .env_remove("SLUICE_TEST_UNSET")
+        .args([
+            "-t",
+            "-e",
+            "input { tcp { port => \"${SLUICE_TEST_UNSET}\" } } output { null {} }",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("SLUICE_TEST_UNSET"));
+}
+
+#[test]
+fn tcp_serves_many_clients_and_cuts_over_long_lines() {
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("out.jsonl");
+    let config = format!(
+        "input {{ tcp {{ host => \"127.0.0.1\" port => {port} codec => json_lines max_line_bytes => 1024 }} }} output {{ file {{ path => \"{}\" }} }}",
+        path.display()
+    );
+    let child = spawn({
+        let mut c = sluice();
+        c.args(["-e", &config]);
+        c
+    });
+    assert!(
+        wait_for_port(port, Duration::from_secs(20)),
+        "sluice did not listen"
+    );
+    let clients: Vec<_> = (0..8)
+        .map(|client| {
+            std::thread::spawn(move || {
+                let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+                for i in 0..500 {
+                    writeln!(s, "{{\"client\":{client},\"i\":{i}}}").unwrap();
+                }
+                if client == 0 {
+                    writeln!(s, "{{\"big\":\"{}\"}}", "y".repeat(5000)).unwrap();
+                    writeln!(s, "{{\"after\":true}}").unwrap();
+                }
+            })
+        })
+        .collect();
+    for c in clients {
+        c.join().unwrap();
+    }
+    // Wait for all 4002 events to be written (bounded), then stop sluice.
+    let mut lines = Vec::new();
+    for _ in 0..400 {
+        lines = std::fs::read_to_string(&path)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect();
+        if lines.len() >= 4002 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(child);
+    assert_eq!(lines.len(), 4002);
+    let events: Vec<serde_json::Value> = lines
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let per_client: HashSet<(i64, i64)> = events
+        .iter()
+        .filter_map(|e| Some((e["client"].as_i64()?, e["i"].as_i64()?)))
+        .collect();
+    assert_eq!(
+        per_client.len(),
+        4000,
+        "every line of every client arrived once"
+    );
+    let cut = events
+        .iter()
+        .find(|e| tags(e).contains(&"_linetoolong"))
+        .expect("a cut line");
+    assert!(cut["message"].as_str().unwrap().len() <= 1024);
+    assert!(
+        events.iter().any(|e| e["after"] == true),
+        "the line after the long one survives"
+    );
+    assert!(events.iter().all(|e| e["host"] == "127.0.0.1"));
+}

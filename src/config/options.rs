@@ -19,6 +19,10 @@ pub struct PluginContext {
     pub batch_size: usize,
     /// `-w`: pipeline workers.
     pub workers: usize,
+    /// `--dead_letter_queue.max_bytes`: the dead letter queue's size cap.
+    pub dlq_max_bytes: u64,
+    /// `--dead_letter_queue.storage_policy`: `drop_newer` or `drop_older`.
+    pub dlq_storage_policy: crate::queue::dlq::StoragePolicy,
 }
 
 impl Default for PluginContext {
@@ -27,6 +31,8 @@ impl Default for PluginContext {
             data_dir: PathBuf::from("data"),
             batch_size: 125,
             workers: 1,
+            dlq_max_bytes: crate::queue::dlq::DEFAULT_MAX_BYTES,
+            dlq_storage_policy: crate::queue::dlq::StoragePolicy::DropNewer,
         }
     }
 }

@@ -302,3 +302,291 @@ mod tests {
         );
     }
 }
+
+/// The fields a parse found; what is missing is filled in by the caller (year) or
+/// defaults (time of day zero, UTC).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Parsed {
+    pub year: Option<i32>,
+    pub month: Option<u32>,
+    pub day: Option<u32>,
+    pub hour: u32,
+    pub minute: u32,
+    pub second: u32,
+    pub nanos: u32,
+    pub pm: Option<bool>,
+    pub hour12: bool,
+    /// Offset east of UTC written in the text, in seconds.
+    pub offset: Option<i32>,
+    /// A zone id written in the text (`ZZZ`), e.g. `Europe/Berlin`.
+    pub zone: Option<chrono_tz::Tz>,
+}
+
+/// Reads up to `max` ASCII digits (at least one) from `s` at `*i`.
+fn digits(s: &[u8], i: &mut usize, max: usize) -> Option<u64> {
+    let start = *i;
+    let mut n: u64 = 0;
+    while *i < s.len() && *i - start < max && s[*i].is_ascii_digit() {
+        n = n * 10 + u64::from(s[*i] - b'0');
+        *i += 1;
+    }
+    (*i > start).then_some(n)
+}
+
+fn name_index(s: &[u8], i: &mut usize, names: &[&str]) -> Option<usize> {
+    let rest = &s[*i..];
+    // Full names first, so "March" is not read as "Mar" + "ch".
+    for (idx, name) in names.iter().enumerate() {
+        let n = name.as_bytes();
+        if rest.len() >= n.len() && rest[..n.len()].eq_ignore_ascii_case(n) {
+            *i += n.len();
+            return Some(idx);
+        }
+    }
+    for (idx, name) in names.iter().enumerate() {
+        let n = &name.as_bytes()[..3];
+        if rest.len() >= 3 && rest[..3].eq_ignore_ascii_case(n) {
+            *i += 3;
+            return Some(idx);
+        }
+    }
+    None
+}
+
+fn parse_offset(s: &[u8], i: &mut usize) -> Option<i32> {
+    let rest = &s[*i..];
+    if rest.first() == Some(&b'Z') {
+        *i += 1;
+        return Some(0);
+    }
+    for utc in [&b"UTC"[..], b"GMT"] {
+        if rest.len() >= 3 && &rest[..3] == utc {
+            *i += 3;
+            return Some(0);
+        }
+    }
+    let sign = match rest.first()? {
+        b'+' => 1,
+        b'-' => -1,
+        _ => return None,
+    };
+    *i += 1;
+    let start = *i;
+    let h = digits(s, i, 2)?;
+    if *i - start != 2 {
+        return None;
+    }
+    if s.get(*i) == Some(&b':') {
+        *i += 1;
+    }
+    let m = digits(s, i, 2).unwrap_or(0);
+    if h > 23 || m > 59 {
+        return None;
+    }
+    Some(sign * (h as i32 * 3600 + m as i32 * 60))
+}
+
+impl JodaPattern {
+    /// Does this pattern contain a year field? Year-less (syslog) dates take one from
+    /// the caller.
+    pub fn has_year(&self) -> bool {
+        self.tokens
+            .iter()
+            .any(|t| matches!(t, Token::Year(_) | Token::WeekYear(_)))
+    }
+
+    /// Parses `text`, which must be consumed whole, as Joda does.
+    pub fn parse(&self, text: &str) -> Option<Parsed> {
+        let s = text.as_bytes();
+        let mut i = 0;
+        let mut p = Parsed::default();
+        for (k, token) in self.tokens.iter().enumerate() {
+            // A numeric field directly followed by another numeric field reads exactly
+            // its width (`yyyyMMdd`); otherwise it reads as many digits as it may.
+            let next_numeric = matches!(
+                self.tokens.get(k + 1),
+                Some(
+                    Token::Year(_)
+                        | Token::Month(1 | 2)
+                        | Token::DayOfMonth(_)
+                        | Token::Hour24(_)
+                        | Token::ClockHour12(_)
+                        | Token::Minute(_)
+                        | Token::Second(_)
+                        | Token::Fraction(_)
+                )
+            );
+            let width = |n: usize, max: usize| if next_numeric { n.max(1) } else { max };
+            match token {
+                Token::Literal(lit) => {
+                    let l = lit.as_bytes();
+                    if s.len() < i + l.len() || &s[i..i + l.len()] != l {
+                        return None;
+                    }
+                    i += l.len();
+                }
+                Token::Year(2) | Token::WeekYear(2) => {
+                    let y = digits(s, &mut i, 2)? as i32;
+                    p.year = Some(2000 + y);
+                }
+                Token::Year(n) | Token::WeekYear(n) => {
+                    let negative = s.get(i) == Some(&b'-');
+                    if negative {
+                        i += 1;
+                    }
+                    let y = digits(s, &mut i, width(*n, 9))? as i32;
+                    p.year = Some(if negative { -y } else { y });
+                }
+                Token::Month(n) if *n >= 3 => {
+                    p.month = Some(name_index(s, &mut i, &MONTHS)? as u32 + 1);
+                }
+                Token::Month(n) => p.month = Some(digits(s, &mut i, width(*n, 2))? as u32),
+                Token::DayOfMonth(n) => p.day = Some(digits(s, &mut i, width(*n, 2))? as u32),
+                Token::DayOfYear(n) => {
+                    let _ = digits(s, &mut i, width(*n, 3))?;
+                }
+                Token::WeekOfYear(n) | Token::DayOfWeek(n) => {
+                    let _ = digits(s, &mut i, width(*n, 2))?;
+                }
+                Token::DayOfWeekName(_) => {
+                    let _ = name_index(s, &mut i, &DAYS)?;
+                }
+                Token::HalfDay => {
+                    let rest = &s[i..];
+                    if rest.len() < 2 {
+                        return None;
+                    }
+                    p.pm = match &rest[..2] {
+                        x if x.eq_ignore_ascii_case(b"AM") => Some(false),
+                        x if x.eq_ignore_ascii_case(b"PM") => Some(true),
+                        _ => return None,
+                    };
+                    i += 2;
+                }
+                Token::Hour24(n) | Token::ClockHour24(n) => {
+                    p.hour = digits(s, &mut i, width(*n, 2))? as u32 % 24;
+                }
+                Token::ClockHour12(n) | Token::Hour12(n) => {
+                    p.hour = digits(s, &mut i, width(*n, 2))? as u32;
+                    p.hour12 = true;
+                }
+                Token::Minute(n) => p.minute = digits(s, &mut i, width(*n, 2))? as u32,
+                Token::Second(n) => p.second = digits(s, &mut i, width(*n, 2))? as u32,
+                Token::Fraction(n) => {
+                    let start = i;
+                    let v = digits(s, &mut i, if next_numeric { *n } else { 9 })?;
+                    let len = (i - start) as u32;
+                    p.nanos = (v * 10u64.pow(9 - len)) as u32;
+                    // Joda reads further digits than nanoseconds can hold; skip them.
+                    while i < s.len() && s[i].is_ascii_digit() {
+                        i += 1;
+                    }
+                }
+                Token::Offset(n) if *n >= 3 => {
+                    let start = i;
+                    while i < s.len() && (s[i].is_ascii_alphanumeric() || b"/_+-".contains(&s[i])) {
+                        i += 1;
+                    }
+                    let id = std::str::from_utf8(&s[start..i]).ok()?;
+                    if id == "UTC" || id == "Z" {
+                        p.offset = Some(0);
+                    } else {
+                        p.zone = Some(id.parse().ok()?);
+                    }
+                }
+                Token::Offset(_) => p.offset = Some(parse_offset(s, &mut i)?),
+                Token::ZoneName(_) => {
+                    let start = i;
+                    while i < s.len() && s[i].is_ascii_alphabetic() {
+                        i += 1;
+                    }
+                    p.offset = Some(match &s[start..i] {
+                        b"UTC" | b"GMT" | b"Z" | b"UT" => 0,
+                        b"EST" => -5 * 3600,
+                        b"EDT" => -4 * 3600,
+                        b"CST" => -6 * 3600,
+                        b"CDT" => -5 * 3600,
+                        b"MST" => -7 * 3600,
+                        b"MDT" => -6 * 3600,
+                        b"PST" => -8 * 3600,
+                        b"PDT" => -7 * 3600,
+                        b"CET" => 3600,
+                        b"CEST" => 2 * 3600,
+                        _ => return None,
+                    });
+                }
+            }
+        }
+        if i != s.len() {
+            return None;
+        }
+        if p.hour12 {
+            if p.hour > 12 {
+                return None;
+            }
+            p.hour %= 12;
+            if p.pm == Some(true) {
+                p.hour += 12;
+            }
+        }
+        Some(p)
+    }
+}
+
+#[cfg(test)]
+mod parse_tests {
+    use super::*;
+
+    fn parse(pattern: &str, text: &str) -> Option<Parsed> {
+        JodaPattern::compile(pattern).unwrap().parse(text)
+    }
+
+    #[test]
+    fn parses_the_formats_logs_use() {
+        let p = parse("yyyy-MM-dd HH:mm:ss,SSS", "2026-11-21 10:30:00,123").unwrap();
+        assert_eq!((p.year, p.month, p.day), (Some(2026), Some(11), Some(21)));
+        assert_eq!(
+            (p.hour, p.minute, p.second, p.nanos),
+            (10, 30, 0, 123_000_000)
+        );
+
+        let p = parse("dd/MMM/yyyy:HH:mm:ss Z", "21/Nov/2026:10:30:00 -0500").unwrap();
+        assert_eq!(p.offset, Some(-5 * 3600));
+        assert_eq!(p.month, Some(11));
+
+        let p = parse("MMM  d HH:mm:ss", "Nov  1 07:05:09").unwrap();
+        assert_eq!((p.year, p.month, p.day), (None, Some(11), Some(1)));
+        assert!(parse("MMM dd HH:mm:ss", "Nov 21 07:05:09").is_some());
+
+        let p = parse("yyyyMMddHHmmss", "20261121103000").unwrap();
+        assert_eq!(
+            (p.year, p.month, p.day, p.hour),
+            (Some(2026), Some(11), Some(21), 10)
+        );
+
+        let p = parse(
+            "EEE, dd MMMM yyyy hh:mm a ZZZ",
+            "Sat, 21 November 2026 02:15 PM Europe/Berlin",
+        )
+        .unwrap();
+        assert_eq!(p.hour, 14);
+        assert_eq!(p.zone, Some(chrono_tz::Europe::Berlin));
+
+        let p = parse(
+            "yyyy-MM-dd'T'HH:mm:ss.SSSSSSZZ",
+            "2026-11-21T10:30:00.123456+01:00",
+        )
+        .unwrap();
+        assert_eq!((p.nanos, p.offset), (123_456_000, Some(3600)));
+    }
+
+    #[test]
+    fn refuses_what_does_not_fit() {
+        assert!(parse("yyyy-MM-dd", "2026-11-21 trailing").is_none());
+        assert!(parse("yyyy-MM-dd", "2026/11/21").is_none());
+        assert!(parse("MMM dd", "Foo 21").is_none());
+        assert!(parse("hh:mm a", "13:00 PM").is_none());
+        assert!(parse("Z", "+99:00").is_none());
+        assert!(parse("yyyy", "").is_none());
+    }
+}

@@ -4,6 +4,7 @@
 
 pub mod common;
 pub mod correlation;
+pub mod date;
 pub mod dissect;
 pub mod drop;
 pub mod grok;
@@ -76,6 +77,7 @@ pub fn build(name: &str, opts: &mut Options) -> Result<Box<dyn Filter>, Error> {
     let _ = opts.bool("periodic_flush")?;
     Ok(match name {
         "correlation" => per_event(correlation::Correlation::build(opts)?, common),
+        "date" => per_event(date::Date::build(opts)?, common),
         "dissect" => per_event(dissect::Dissect::build(opts)?, common),
         "drop" => per_event(drop::Drop::build(opts)?, common),
         "grok" => Box::new(grok::Grok::build(opts, common)?),
@@ -95,6 +97,7 @@ pub fn build(name: &str, opts: &mut Options) -> Result<Box<dyn Filter>, Error> {
 /// Filter plugin names, for messages.
 pub const KNOWN: &[&str] = &[
     "correlation",
+    "date",
     "dissect",
     "drop",
     "grok",

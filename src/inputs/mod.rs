@@ -2,9 +2,12 @@
 //! the queue through its [`InputContext`], and stops when the context's shutdown token
 //! fires (or when its source ends, like stdin at EOF).
 
+pub mod beats;
+pub mod dead_letter_queue;
 pub mod generator;
 pub mod stdin;
 pub mod tcp;
+pub mod tls;
 
 use crate::batch::Batch;
 use crate::config::options::Options;
@@ -136,6 +139,8 @@ impl InputContext {
 /// Builds the input plugin `name` from its options.
 pub fn build(name: &str, opts: &mut Options) -> Result<Box<dyn Input>, ConfigError> {
     Ok(match name {
+        "beats" => Box::new(beats::BeatsInput::build(opts)?),
+        "dead_letter_queue" => Box::new(dead_letter_queue::DeadLetterQueueInput::build(opts)?),
         "stdin" => Box::new(stdin::StdinInput::build(opts)?),
         "generator" => Box::new(generator::GeneratorInput::build(opts)?),
         "tcp" => Box::new(tcp::TcpInput::build(opts)?),
@@ -149,4 +154,4 @@ pub fn build(name: &str, opts: &mut Options) -> Result<Box<dyn Input>, ConfigErr
 }
 
 /// Input plugin names, for messages.
-pub const KNOWN: &[&str] = &["generator", "stdin", "tcp"];
+pub const KNOWN: &[&str] = &["beats", "dead_letter_queue", "generator", "stdin", "tcp"];

@@ -1,6 +1,8 @@
 //! `tcp` input: a server that reads newline-delimited events from many clients at once.
 //! Each connection is framed with a hard line cap and batches whatever is ready.
+//! With `ssl_enabled => true` connections are TLS (see [`super::tls`]).
 
+use super::tls::TlsServer;
 use super::{Input, InputContext, InputError};
 use crate::batch::{Ack, Batch};
 use crate::codecs::line::{LineFramer, LINE_TOO_LONG};
@@ -10,7 +12,8 @@ use crate::config::Error;
 use crate::event::{Event, Timestamp, Value};
 use futures::{FutureExt, StreamExt};
 use std::net::SocketAddr;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::AsyncRead;
+use tokio::net::TcpListener;
 use tokio_util::codec::FramedRead;
 
 pub struct TcpInput {
@@ -19,6 +22,7 @@ pub struct TcpInput {
     decoder: Decoder,
     max_line_bytes: usize,
     batch_size: usize,
+    tls: Option<TlsServer>,
 }
 
 impl TcpInput {
@@ -39,12 +43,14 @@ impl TcpInput {
         let decoder = Decoder::build(opts.codec()?, "line")?;
         let max_line_bytes = opts.usize_or("max_line_bytes", 1024 * 1024)?;
         let batch_size = opts.context().batch_size.max(1);
+        let tls = TlsServer::from_options(opts)?;
         Ok(TcpInput {
             host,
             port,
             decoder,
             max_line_bytes,
             batch_size,
+            tls,
         })
     }
 }
@@ -69,7 +75,15 @@ impl Input for TcpInput {
                     Ok((stream, peer)) => {
                         let this = this.clone();
                         let ctx = ctx.clone();
-                        connections.spawn(async move { this.serve(stream, peer, ctx).await });
+                        connections.spawn(async move {
+                            match &this.tls {
+                                None => this.serve(stream, peer, ctx).await,
+                                Some(tls) => match tls.accept(stream).await {
+                                    Ok(stream) => this.serve(stream, peer, ctx).await,
+                                    Err(e) => tracing::warn!(input = ctx.id(), peer = %peer, error = %e, "tls handshake failed"),
+                                },
+                            }
+                        });
                     }
                     Err(e) => {
                         tracing::warn!(input = ctx.id(), error = %e, "tcp accept failed");
@@ -86,7 +100,7 @@ impl Input for TcpInput {
 }
 
 impl TcpInput {
-    async fn serve(&self, stream: TcpStream, peer: SocketAddr, ctx: InputContext) {
+    async fn serve<S: AsyncRead + Unpin>(&self, stream: S, peer: SocketAddr, ctx: InputContext) {
         tracing::debug!(input = ctx.id(), peer = %peer, "tcp connection opened");
         let mut frames = FramedRead::new(stream, LineFramer::new(self.max_line_bytes));
         let host = peer.ip().to_string();

@@ -2,6 +2,7 @@
 //! (delivered or dead-lettered). Retryable failures are retried inside the output,
 //! with back-off, for as long as it takes: back-pressure then holds the inputs.
 
+pub mod elasticsearch;
 pub mod file;
 pub mod null;
 pub mod stdout;
@@ -39,6 +40,7 @@ pub trait Output: Send + Sync {
 /// Builds the output plugin `name` from its options.
 pub fn build(name: &str, opts: &mut Options) -> Result<Box<dyn Output>, Error> {
     Ok(match name {
+        "elasticsearch" => Box::new(elasticsearch::ElasticsearchOutput::build(opts)?),
         "file" => Box::new(file::FileOutput::build(opts)?),
         "null" => Box::new(null::NullOutput::build(opts)?),
         "stdout" => Box::new(stdout::StdoutOutput::build(opts)?),
@@ -52,4 +54,4 @@ pub fn build(name: &str, opts: &mut Options) -> Result<Box<dyn Output>, Error> {
 }
 
 /// Output plugin names, for messages.
-pub const KNOWN: &[&str] = &["file", "null", "stdout"];
+pub const KNOWN: &[&str] = &["elasticsearch", "file", "null", "stdout"];

@@ -40,6 +40,8 @@ pub fn load(settings: &Settings) -> Result<CompiledPipeline, ConfigError> {
         data_dir: settings.data_dir.clone(),
         batch_size: settings.batch_size,
         workers: settings.workers,
+        dlq_max_bytes: settings.dlq_max_bytes,
+        dlq_storage_policy: settings.dlq_storage_policy,
     });
     compile(&ast, context)
 }

@@ -1,0 +1,20 @@
+# Builds the sluice binary and ships it with the bundled pipelines and patterns.
+FROM rust:1-bookworm AS build
+WORKDIR /src
+COPY Cargo.toml Cargo.lock ./
+COPY src ./src
+COPY benches ./benches
+COPY patterns ./patterns
+RUN cargo build --release --locked && strip target/release/sluice
+
+FROM debian:bookworm-slim
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates \
+    && rm -rf /var/lib/apt/lists/* && useradd --system --home /var/lib/sluice sluice
+COPY --from=build /src/target/release/sluice /usr/local/bin/sluice
+COPY pipelines /etc/sluice/pipelines
+COPY samples /usr/share/sluice/samples
+USER sluice
+WORKDIR /var/lib/sluice
+EXPOSE 5044 9600
+ENTRYPOINT ["sluice", "--path.data", "/var/lib/sluice/data", "--api.http.host", "0.0.0.0"]
+CMD ["-f", "/etc/sluice/pipelines/filebeat-elasticsearch.conf"]

@@ -1,0 +1,370 @@
+//! Connection handling for the beats input.
+//!
+//! Each connection runs two halves in one task:
+//! - the reader decodes frames, checks the window rules, maps events, and when a window
+//!   is complete hands its [`Ack`] receiver to the writer, then pushes the window into
+//!   the pipeline as one batch (waiting while the queue is full);
+//! - the writer waits for each window's ack in order and writes `ACK <highest seq>` once
+//!   it fires delivered. While it waits it writes a keep-alive `ACK 0` every
+//!   [`KEEPALIVE_INTERVAL`], so the client neither times out nor resends. An ack that
+//!   fires failed closes the connection without ACK: the client resends (at-least-once).
+//!
+//! A protocol error, the inactivity timeout or a client gone mid-frame closes only that
+//! connection, with a logged and counted reason.
+
+use super::mapping::Peer;
+use super::protocol::{
+    frame_kind, BeatsCodec, CloseReason, Frame, ProtocolError, WindowProgress, WindowTracker,
+};
+use super::{BeatsInput, BeatsStats, KEEPALIVE_INTERVAL, MAX_INFLIGHT_EVENTS};
+use crate::batch::{Ack, AckReceiver, AckStatus, Batch};
+use crate::event::{Event, Timestamp};
+use crate::inputs::{InputContext, InputError};
+use bytes::BytesMut;
+use futures::StreamExt;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::Arc;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio_util::codec::{Encoder, FramedRead};
+use tokio_util::sync::CancellationToken;
+
+/// Windows a connection may have read ahead of its ACKs (Filebeat pipelines 2).
+const MAX_PENDING_WINDOWS: usize = 4;
+
+/// Runs the listener until shutdown, then lets open connections finish.
+pub async fn run(input: Arc<BeatsInput>, ctx: InputContext) -> Result<(), InputError> {
+    let addr = format!("{}:{}", input.host, input.port);
+    let listener = TcpListener::bind(&addr)
+        .await
+        .map_err(|source| InputError::Io {
+            context: format!("beats input cannot listen on {addr}"),
+            source,
+        })?;
+    tracing::info!(input = ctx.id(), address = %addr, tls = input.tls.is_some(), "beats input listening");
+    let slots = Arc::new(Semaphore::new(input.max_connections));
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = ctx.shutdown().cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let Ok(permit) = slots.clone().try_acquire_owned() else {
+                        input.stats.connections_rejected.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(input = ctx.id(), peer = %peer, max_connections = input.max_connections, "beats connection refused: too many connections");
+                        continue;
+                    };
+                    let input = input.clone();
+                    let ctx = ctx.clone();
+                    connections.spawn(async move {
+                        accept(&input, stream, peer, &ctx).await;
+                        drop(permit);
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(input = ctx.id(), error = %e, "beats accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+    // Connections stop reading and send the ACKs of what they already pushed.
+    while connections.join_next().await.is_some() {}
+    Ok(())
+}
+
+async fn accept(input: &BeatsInput, stream: TcpStream, peer: SocketAddr, ctx: &InputContext) {
+    let stats = &input.stats;
+    stats.connections_accepted.fetch_add(1, Ordering::Relaxed);
+    stats.connections_active.fetch_add(1, Ordering::Relaxed);
+    let _ = stream.set_nodelay(true);
+    tracing::debug!(input = ctx.id(), peer = %peer, "beats connection opened");
+    let ip = peer.ip().to_canonical().to_string();
+    let outcome = match &input.tls {
+        None => serve(input, stream, Peer::new(&ip, None), ctx).await,
+        Some(tls) => match tls.accept(stream).await {
+            Ok(stream) => {
+                let verified = stream.get_ref().1.peer_certificates().is_some();
+                serve(input, stream, Peer::new(&ip, Some(verified)), ctx).await
+            }
+            Err(e) => Err((CloseReason::TlsHandshake, e.to_string())),
+        },
+    };
+    match outcome {
+        Ok(()) => tracing::debug!(input = ctx.id(), peer = %peer, "beats connection closed"),
+        Err((reason, message)) => {
+            stats.count_close(reason);
+            tracing::warn!(input = ctx.id(), peer = %peer, reason = reason.as_str(), error = %message, "beats connection closed");
+        }
+    }
+    stats.connections_active.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// A window whose ACK is owed, in the order the windows arrived.
+struct Owed {
+    version: u8,
+    /// The highest sequence number, set when the window is complete (before its ack
+    /// can fire).
+    seq: Arc<AtomicU32>,
+    /// `None` for a window of 0, answered at once.
+    ack: Option<AckReceiver>,
+}
+
+type Closed = (CloseReason, String);
+
+fn protocol(e: ProtocolError) -> Closed {
+    (e.reason(), e.to_string())
+}
+
+/// Serves one connection until the client leaves, breaks the protocol, or shutdown.
+async fn serve<S>(
+    input: &BeatsInput,
+    stream: S,
+    peer: Peer,
+    ctx: &InputContext,
+) -> Result<(), Closed>
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin,
+{
+    let (read, write) = tokio::io::split(stream);
+    let frames = FramedRead::with_capacity(read, BeatsCodec::new(input.limits), 64 * 1024);
+    let (tx, rx) = mpsc::channel::<Owed>(MAX_PENDING_WINDOWS);
+    let owed = AtomicUsize::new(0);
+    let failed = CancellationToken::new();
+    let reader_done = AtomicBool::new(false);
+    let reader = async {
+        let result = read_windows(input, frames, tx, &owed, &failed, peer, ctx).await;
+        // Set before the writer is polled again: an ack failed by the reader leaving
+        // in the middle of a window is not a delivery failure.
+        reader_done.store(true, Ordering::Release);
+        result
+    };
+    let writer = write_acks(write, rx, &owed, &failed, &reader_done, &input.stats);
+    let (read_result, write_result) = tokio::join!(reader, writer);
+    read_result.and(write_result)
+}
+
+async fn read_windows<R>(
+    input: &BeatsInput,
+    mut frames: FramedRead<R, BeatsCodec>,
+    tx: mpsc::Sender<Owed>,
+    owed: &AtomicUsize,
+    failed: &CancellationToken,
+    peer: Peer,
+    ctx: &InputContext,
+) -> Result<(), Closed>
+where
+    R: AsyncRead + Unpin,
+{
+    let mut tracker = WindowTracker::new(input.max_window);
+    let mut events: Vec<Event> = Vec::new();
+    let mut bytes = 0usize;
+    // The window being read: its ack, the slot for its ACK sequence, its memory permit.
+    let mut open: Option<(FailUnlessPushed, Arc<AtomicU32>, OwnedSemaphorePermit)> = None;
+    loop {
+        let next = tokio::select! {
+            _ = failed.cancelled() => return Ok(()),
+            _ = ctx.shutdown().cancelled() => return Ok(()),
+            next = tokio::time::timeout(input.inactivity, frames.next()) => next,
+        };
+        let frame = match next {
+            // While an ACK for a complete window is owed the client waits for us, it
+            // is not idle (the window being read is owed too, but is not complete).
+            Err(_) if owed.load(Ordering::Acquire) > usize::from(open.is_some()) => continue,
+            Err(_) => {
+                return Err((
+                    CloseReason::InactivityTimeout,
+                    format!(
+                        "no data for {} s ({} bytes of a partial frame buffered)",
+                        input.inactivity.as_secs(),
+                        frames.read_buffer().len()
+                    ),
+                ))
+            }
+            Ok(None) => {
+                if tracker.outstanding() > 0 {
+                    tracing::debug!(
+                        input = ctx.id(),
+                        missing = tracker.outstanding(),
+                        "beats client left in the middle of a window"
+                    );
+                }
+                return Ok(());
+            }
+            Ok(Some(Err(e))) => return Err(protocol(e)),
+            Ok(Some(Ok(frame))) => frame,
+        };
+        let progress = match &frame {
+            Frame::Window { version, size } => {
+                let p = tracker.window(*version, *size).map_err(protocol)?;
+                if p == WindowProgress::Open {
+                    // Owed from now on: the writer keeps the client waiting with
+                    // keep-alives while the window is read, held for memory, or pushed.
+                    let (ack, receiver) = Ack::channel();
+                    let seq = Arc::new(AtomicU32::new(0));
+                    owed.fetch_add(1, Ordering::AcqRel);
+                    let entry = Owed {
+                        version: *version,
+                        seq: seq.clone(),
+                        ack: Some(receiver),
+                    };
+                    if tx.send(entry).await.is_err() {
+                        ack.fail();
+                        return Ok(()); // the writer stopped: it reports why
+                    }
+                    let guard = FailUnlessPushed(Some(ack));
+                    // Bounded memory across connections: decoded events waiting
+                    // outside the queue hold permits until their batch is queued.
+                    let want = (*size).min(MAX_INFLIGHT_EVENTS);
+                    let permit = tokio::select! {
+                        p = input.inflight.clone().acquire_many_owned(want) => p.ok(),
+                        _ = ctx.shutdown().cancelled() => None,
+                        _ = failed.cancelled() => None,
+                    };
+                    let Some(permit) = permit else { return Ok(()) };
+                    events.reserve_exact((*size as usize).min(4096));
+                    open = Some((guard, seq, permit));
+                }
+                p
+            }
+            Frame::Json { seq, payload } => {
+                let p = tracker.event(*seq, frame_kind(&frame)).map_err(protocol)?;
+                let event = input
+                    .mapper
+                    .json_event(*seq, payload, &peer, Timestamp::now())
+                    .map_err(protocol)?;
+                bytes += payload.len();
+                events.push(event);
+                p
+            }
+            Frame::Data { seq, pairs } => {
+                let p = tracker.event(*seq, frame_kind(&frame)).map_err(protocol)?;
+                bytes += pairs.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
+                events.push(input.mapper.v1_event(pairs, &peer, Timestamp::now()));
+                p
+            }
+            Frame::Ack { .. } => return Err(protocol(ProtocolError::Unexpected("ACK"))),
+            Frame::Compressed(_) => return Err(protocol(ProtocolError::Unexpected("compressed"))),
+        };
+        let WindowProgress::Complete { version, seq } = progress else {
+            continue;
+        };
+        tracker
+            .check_no_excess(frames.decoder())
+            .map_err(protocol)?;
+        let Some((mut guard, seq_slot, permit)) = open.take() else {
+            // A window of 0: ACK 0 at once, in order.
+            owed.fetch_add(1, Ordering::AcqRel);
+            let entry = Owed {
+                version,
+                seq: Arc::new(AtomicU32::new(0)),
+                ack: None,
+            };
+            if tx.send(entry).await.is_err() {
+                return Ok(());
+            }
+            continue;
+        };
+        seq_slot.store(seq, Ordering::Release);
+        let batch_events = std::mem::take(&mut events);
+        input.stats.windows.fetch_add(1, Ordering::Relaxed);
+        input
+            .stats
+            .events
+            .fetch_add(batch_events.len() as u64, Ordering::Relaxed);
+        let Some(ack) = guard.0.clone() else { continue };
+        let batch = Batch::with_bytes(batch_events, ack, std::mem::take(&mut bytes));
+        let pushed = tokio::select! {
+            r = ctx.push(batch) => r.is_ok(),
+            _ = ctx.shutdown().cancelled() => false,
+            _ = failed.cancelled() => false,
+        };
+        drop(permit);
+        if !pushed {
+            // Not queued: the guard fails the ack, so the client is not told these
+            // events are safe.
+            return Ok(());
+        }
+        guard.0 = None;
+    }
+}
+
+/// The ack of the window being read; fails it if the window never reaches the queue
+/// (protocol error, client gone, shutdown), so it cannot fire delivered.
+struct FailUnlessPushed(Option<Ack>);
+
+impl Drop for FailUnlessPushed {
+    fn drop(&mut self) {
+        if let Some(ack) = self.0.take() {
+            ack.fail();
+        }
+    }
+}
+
+async fn write_acks<W>(
+    mut write: W,
+    mut rx: mpsc::Receiver<Owed>,
+    owed: &AtomicUsize,
+    failed: &CancellationToken,
+    reader_done: &AtomicBool,
+    stats: &BeatsStats,
+) -> Result<(), Closed>
+where
+    W: AsyncWrite + Unpin,
+{
+    let mut codec = BeatsCodec::default();
+    let mut buf = BytesMut::with_capacity(64);
+    let io = |e: std::io::Error| (CloseReason::Io, format!("cannot write ACK: {e}"));
+    while let Some(window) = rx.recv().await {
+        let status = match window.ack {
+            None => AckStatus::Delivered,
+            Some(receiver) => {
+                let wait = receiver.wait();
+                tokio::pin!(wait);
+                let mut keepalive = tokio::time::interval_at(
+                    tokio::time::Instant::now() + KEEPALIVE_INTERVAL,
+                    KEEPALIVE_INTERVAL,
+                );
+                loop {
+                    tokio::select! {
+                        status = &mut wait => break status,
+                        _ = keepalive.tick() => {
+                            codec.encode(Frame::Ack { version: window.version, seq: 0 }, &mut buf).map_err(io)?;
+                            write.write_all_buf(&mut buf).await.map_err(io)?;
+                            write.flush().await.map_err(io)?;
+                            stats.keepalives.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+            }
+        };
+        owed.fetch_sub(1, Ordering::AcqRel);
+        if status == AckStatus::Failed {
+            failed.cancel();
+            if reader_done.load(Ordering::Acquire) {
+                return Ok(()); // the reader already closed the connection, and said why
+            }
+            return Err((
+                CloseReason::AckFailed,
+                format!("events up to sequence {} were not delivered; closing without ACK so the client resends", window.seq.load(Ordering::Acquire)),
+            ));
+        }
+        codec
+            .encode(
+                Frame::Ack {
+                    version: window.version,
+                    seq: window.seq.load(Ordering::Acquire),
+                },
+                &mut buf,
+            )
+            .map_err(io)?;
+        write.write_all_buf(&mut buf).await.map_err(io)?;
+        write.flush().await.map_err(io)?;
+        stats.acks.fetch_add(1, Ordering::Relaxed);
+    }
+    let _ = write.shutdown().await;
+    Ok(())
+}

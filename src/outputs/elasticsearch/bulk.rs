@@ -1,0 +1,251 @@
+//! The `_bulk` wire format: NDJSON request bodies written straight from events, and the
+//! response, read item by item into a verdict per document.
+
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::ops::Range;
+
+/// The bulk action of one document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Index,
+    Create,
+    Update,
+    Delete,
+}
+
+impl Action {
+    pub fn parse(text: &str) -> Option<Action> {
+        match text {
+            "index" => Some(Action::Index),
+            "create" => Some(Action::Create),
+            "update" => Some(Action::Update),
+            "delete" => Some(Action::Delete),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Index => "index",
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Delete => "delete",
+        }
+    }
+}
+
+/// One document of a batch, encoded: its action line and source in `Encoded::body`.
+#[derive(Debug)]
+pub struct Doc {
+    /// Position of the event in the batch.
+    pub event: usize,
+    pub action: Action,
+    pub index: String,
+    /// Bytes of this document's lines in the batch body.
+    pub range: Range<usize>,
+}
+
+/// The metadata written in a document's action line.
+pub struct Meta<'a> {
+    pub action: Action,
+    pub index: &'a str,
+    pub id: Option<&'a str>,
+    pub routing: Option<&'a str>,
+    pub pipeline: Option<&'a str>,
+}
+
+fn json_str(out: &mut Vec<u8>, s: &str) {
+    // Serializing a &str into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
+}
+
+/// Writes the action line, e.g. `{"index":{"_index":"logs","_id":"7"}}\n`.
+pub fn write_action(out: &mut Vec<u8>, m: &Meta<'_>) {
+    out.extend_from_slice(b"{\"");
+    out.extend_from_slice(m.action.as_str().as_bytes());
+    out.extend_from_slice(b"\":{\"_index\":");
+    json_str(out, m.index);
+    if let Some(id) = m.id {
+        out.extend_from_slice(b",\"_id\":");
+        json_str(out, id);
+    }
+    if let Some(r) = m.routing {
+        out.extend_from_slice(b",\"routing\":");
+        json_str(out, r);
+    }
+    if let Some(p) = m.pipeline {
+        out.extend_from_slice(b",\"pipeline\":");
+        json_str(out, p);
+    }
+    out.extend_from_slice(b"}}\n");
+}
+
+/// What became of one document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Delivered,
+    Retry { status: u16 },
+    DeadLetter { status: u16, reason: String },
+}
+
+/// Decides a document's fate from its item status, as Logstash does.
+pub fn verdict(
+    action: Action,
+    status: u16,
+    error: Option<&ItemError>,
+    dlq_codes: &[u16],
+) -> Verdict {
+    let reason = || error.map_or_else(|| format!("HTTP {status}"), ItemError::describe);
+    match status {
+        200..=299 => Verdict::Delivered,
+        // Already there: `create` is idempotent on its id.
+        409 if action == Action::Create => Verdict::Delivered,
+        // Already gone.
+        404 if action == Action::Delete => Verdict::Delivered,
+        s if dlq_codes.contains(&s) => Verdict::DeadLetter {
+            status: s,
+            reason: reason(),
+        },
+        429 | 500..=599 | 401 | 403 | 408 => Verdict::Retry { status },
+        _ => Verdict::DeadLetter {
+            status,
+            reason: reason(),
+        },
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct BulkResponse {
+    #[serde(default)]
+    pub errors: bool,
+    pub items: Vec<HashMap<String, Item>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Item {
+    pub status: u16,
+    #[serde(default)]
+    pub error: Option<ItemError>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ItemError {
+    #[serde(default, rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub caused_by: Option<Box<ItemError>>,
+}
+
+impl ItemError {
+    /// `type: reason (caused by type: reason)`.
+    pub fn describe(&self) -> String {
+        let mut out = format!(
+            "{}: {}",
+            self.kind,
+            self.reason.as_deref().unwrap_or("no reason given")
+        );
+        let mut cause = self.caused_by.as_deref();
+        while let Some(c) = cause {
+            out.push_str(&format!(
+                " (caused by {}: {})",
+                c.kind,
+                c.reason.as_deref().unwrap_or("no reason given")
+            ));
+            cause = c.caused_by.as_deref();
+        }
+        out
+    }
+}
+
+/// The status and error of each item, in request order.
+pub fn parse_response(body: &[u8]) -> Result<Vec<Item>, String> {
+    let resp: BulkResponse = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+    let _ = resp.errors;
+    resp.items
+        .into_iter()
+        .map(|mut m| {
+            // Each item is an object with one key, the action.
+            let key = m.keys().next().cloned();
+            key.and_then(|k| m.remove(&k))
+                .ok_or_else(|| "a bulk response item is empty".to_string())
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn action_lines_are_escaped_json() {
+        let mut out = Vec::new();
+        write_action(
+            &mut out,
+            &Meta {
+                action: Action::Create,
+                index: "logs-\"x\"",
+                id: Some("a\nb"),
+                routing: Some("r"),
+                pipeline: None,
+            },
+        );
+        let line = std::str::from_utf8(&out).unwrap();
+        assert!(line.ends_with('\n'));
+        let v: serde_json::Value = serde_json::from_str(line.trim_end()).unwrap();
+        assert_eq!(v["create"]["_index"], "logs-\"x\"");
+        assert_eq!(v["create"]["_id"], "a\nb");
+        assert_eq!(v["create"]["routing"], "r");
+    }
+
+    #[test]
+    fn verdicts_follow_logstash() {
+        let none = &[][..];
+        assert_eq!(verdict(Action::Index, 201, None, none), Verdict::Delivered);
+        assert_eq!(verdict(Action::Create, 409, None, none), Verdict::Delivered);
+        assert_eq!(verdict(Action::Delete, 404, None, none), Verdict::Delivered);
+        assert_eq!(
+            verdict(Action::Index, 429, None, none),
+            Verdict::Retry { status: 429 }
+        );
+        assert_eq!(
+            verdict(Action::Index, 503, None, none),
+            Verdict::Retry { status: 503 }
+        );
+        assert!(matches!(
+            verdict(Action::Index, 400, None, none),
+            Verdict::DeadLetter { status: 400, .. }
+        ));
+        assert!(matches!(
+            verdict(Action::Index, 404, None, none),
+            Verdict::DeadLetter { status: 404, .. }
+        ));
+        assert!(matches!(
+            verdict(Action::Index, 503, None, &[503]),
+            Verdict::DeadLetter { status: 503, .. }
+        ));
+    }
+
+    #[test]
+    fn reads_items_and_reasons() {
+        let body = br#"{"errors":true,"took":1,"items":[
+            {"index":{"_index":"t","status":201,"result":"created"}},
+            {"index":{"_index":"t","status":400,"error":{"type":"mapper_parsing_exception",
+              "reason":"failed to parse field [n]","caused_by":{"type":"number_format_exception",
+              "reason":"For input string: \"x\""}}}},
+            {"create":{"_index":"t","status":429,"error":{"type":"es_rejected_execution_exception","reason":"queue full"}}}
+        ]}"#;
+        let items = parse_response(body).unwrap();
+        assert_eq!(items.len(), 3);
+        assert_eq!(items[0].status, 201);
+        let reason = items[1].error.as_ref().unwrap().describe();
+        assert_eq!(
+            reason,
+            "mapper_parsing_exception: failed to parse field [n] (caused by number_format_exception: For input string: \"x\")"
+        );
+        assert_eq!(items[2].status, 429);
+        assert!(parse_response(b"not json").is_err());
+    }
+}

@@ -1,0 +1,470 @@
+//! The dead letter queue: events an output could never deliver (an Elasticsearch
+//! mapping conflict, a bad index name), kept on disk with the reason so that a user can
+//! fix the cause and replay them with the `dead_letter_queue` input.
+//!
+//! Layout: `<path.data>/dead_letter_queue/<pipeline_id>/<NNNNNNNNNN>.log`, append-only
+//! segments of JSON lines, one entry per event:
+//!
+//! ```text
+//! {"time":"2026-11-21T10:00:00.000Z","plugin":"elasticsearch","action":"index",
+//!  "index":"logs-2026.11.21","status":400,"reason":"failed to parse field [n] ...",
+//!  "event":{"@timestamp":"...","message":"..."}}
+//! ```
+//!
+//! The queue is capped at `dead_letter_queue.max_bytes`. When an entry does not fit,
+//! `drop_newer` drops that entry and `drop_older` deletes the oldest segments; either way
+//! each lost entry is counted and logged. Readers read complete lines only, so they can
+//! follow a segment while it is being written.
+
+use crate::event::{Event, Timestamp};
+use crate::metrics;
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+
+/// Segments are closed and a new one started past this size (or a quarter of the cap).
+const SEGMENT_BYTES: u64 = 16 << 20;
+/// Logstash's default cap.
+pub const DEFAULT_MAX_BYTES: u64 = 1 << 30;
+/// The pipeline id used for the directory name; Sluice runs one pipeline per process.
+pub const DEFAULT_PIPELINE_ID: &str = "main";
+
+/// What to do when an entry does not fit under the cap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StoragePolicy {
+    /// Drop the entry being written (Logstash's default).
+    #[default]
+    DropNewer,
+    /// Delete the oldest segments to make room.
+    DropOlder,
+}
+
+impl StoragePolicy {
+    pub fn parse(text: &str) -> Option<StoragePolicy> {
+        match text {
+            "drop_newer" => Some(StoragePolicy::DropNewer),
+            "drop_older" => Some(StoragePolicy::DropOlder),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StoragePolicy::DropNewer => "drop_newer",
+            StoragePolicy::DropOlder => "drop_older",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DlqError {
+    #[error("dead letter queue {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DlqError + '_ {
+    move |source| DlqError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// The directory of one pipeline's dead letter queue under `data_dir`.
+pub fn queue_dir(data_dir: &Path, pipeline_id: &str) -> PathBuf {
+    data_dir.join("dead_letter_queue").join(pipeline_id)
+}
+
+/// The file name of segment `n`.
+pub fn segment_name(n: u64) -> String {
+    format!("{n:010}.log")
+}
+
+/// Segment numbers in `dir`, ascending.
+pub fn list_segments(dir: &Path) -> std::io::Result<Vec<u64>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let name = entry?.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if let Some(n) = name
+            .strip_suffix(".log")
+            .and_then(|s| s.parse::<u64>().ok())
+        {
+            out.push(n);
+        }
+    }
+    out.sort_unstable();
+    Ok(out)
+}
+
+/// What is known about one undeliverable event.
+pub struct Entry<'a> {
+    pub plugin: &'a str,
+    pub action: &'a str,
+    pub index: &'a str,
+    pub status: u16,
+    pub reason: &'a str,
+    pub event: &'a Event,
+}
+
+struct Writer {
+    dir: PathBuf,
+    max_bytes: u64,
+    segment_bytes: u64,
+    policy: StoragePolicy,
+    /// (segment number, size) of every segment, oldest first; the last one is open.
+    segments: Vec<(u64, u64)>,
+    file: Option<File>,
+    dirty: bool,
+}
+
+/// A dead letter queue open for writing, shared by every output of the process that
+/// writes to the same directory.
+pub struct DeadLetterQueue {
+    writer: Mutex<Writer>,
+}
+
+/// Open queues by directory, so two outputs never append to one segment at once.
+static OPEN: OnceLock<Mutex<HashMap<PathBuf, Weak<DeadLetterQueue>>>> = OnceLock::new();
+
+impl DeadLetterQueue {
+    /// Opens (creating it if needed) the queue in `dir`; the same directory gives the
+    /// same queue.
+    pub fn open(
+        dir: &Path,
+        max_bytes: u64,
+        policy: StoragePolicy,
+    ) -> Result<Arc<DeadLetterQueue>, DlqError> {
+        let open = OPEN.get_or_init(|| Mutex::new(HashMap::new()));
+        let mut open = open.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(q) = open.get(dir).and_then(Weak::upgrade) {
+            return Ok(q);
+        }
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        let mut segments = Vec::new();
+        for n in list_segments(dir).map_err(io(dir))? {
+            let path = dir.join(segment_name(n));
+            let size = std::fs::metadata(&path).map_err(io(&path))?.len();
+            segments.push((n, size));
+        }
+        let q = Arc::new(DeadLetterQueue {
+            writer: Mutex::new(Writer {
+                dir: dir.to_path_buf(),
+                max_bytes: max_bytes.max(1),
+                segment_bytes: SEGMENT_BYTES.min((max_bytes / 4).max(4096)),
+                policy,
+                segments,
+                file: None,
+                dirty: false,
+            }),
+        });
+        metrics::get()
+            .dead_letter_queue
+            .size
+            .set(q.size_bytes() as i64);
+        open.insert(dir.to_path_buf(), Arc::downgrade(&q));
+        Ok(q)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Writer> {
+        // Every critical section leaves the writer consistent between statements.
+        self.writer.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Bytes on disk.
+    pub fn size_bytes(&self) -> u64 {
+        self.lock().segments.iter().map(|(_, s)| s).sum()
+    }
+
+    /// Appends entries; returns how many were written (the rest were dropped by
+    /// `drop_newer`). Call [`DeadLetterQueue::sync`] before confirming the events.
+    pub fn write(&self, entries: &[Entry<'_>]) -> Result<usize, DlqError> {
+        let time = Timestamp::now().to_iso8601();
+        let mut w = self.lock();
+        let mut written = 0;
+        let mut line = Vec::with_capacity(1024);
+        for e in entries {
+            line.clear();
+            encode(e, &time, &mut line);
+            if w.append(&line)? {
+                written += 1;
+            }
+        }
+        let m = &metrics::get().dead_letter_queue;
+        m.written.inc_by(written as u64);
+        m.size.set(w.segments.iter().map(|(_, s)| *s as i64).sum());
+        Ok(written)
+    }
+
+    /// Makes what was written durable.
+    pub fn sync(&self) -> Result<(), DlqError> {
+        let mut w = self.lock();
+        if w.dirty {
+            if let Some(f) = &w.file {
+                let dir = w.dir.clone();
+                f.sync_data().map_err(io(&dir))?;
+            }
+            w.dirty = false;
+        }
+        Ok(())
+    }
+}
+
+fn encode(e: &Entry<'_>, time: &str, out: &mut Vec<u8>) {
+    // Strings go through serde_json for escaping; the event is written straight from
+    // its fields.
+    let s = |v: &str, out: &mut Vec<u8>| {
+        let _ = serde_json::to_writer(&mut *out, v);
+    };
+    out.extend_from_slice(b"{\"time\":");
+    s(time, out);
+    out.extend_from_slice(b",\"plugin\":");
+    s(e.plugin, out);
+    out.extend_from_slice(b",\"action\":");
+    s(e.action, out);
+    out.extend_from_slice(b",\"index\":");
+    s(e.index, out);
+    out.extend_from_slice(format!(",\"status\":{},\"reason\":", e.status).as_bytes());
+    s(e.reason, out);
+    out.extend_from_slice(b",\"event\":");
+    e.event.write_json(out);
+    out.extend_from_slice(b"}\n");
+}
+
+impl Writer {
+    fn total(&self) -> u64 {
+        self.segments.iter().map(|(_, s)| s).sum()
+    }
+
+    /// Appends one line, applying the cap. Returns false when the line was dropped.
+    fn append(&mut self, line: &[u8]) -> Result<bool, DlqError> {
+        let len = line.len() as u64;
+        if self.total() + len > self.max_bytes {
+            match self.policy {
+                StoragePolicy::DropNewer => {
+                    self.dropped(1, "the queue is full");
+                    return Ok(false);
+                }
+                StoragePolicy::DropOlder => {
+                    while self.total() + len > self.max_bytes && !self.segments.is_empty() {
+                        if self.segments.len() == 1 {
+                            // Only the open segment is left: start a fresh one so the
+                            // old one can go.
+                            self.rotate()?;
+                        }
+                        self.delete_oldest()?;
+                    }
+                    if len > self.max_bytes {
+                        self.dropped(1, "the entry is larger than the whole queue");
+                        return Ok(false);
+                    }
+                }
+            }
+        }
+        let needs_segment = match self.segments.last() {
+            None => true,
+            Some((_, size)) => self.file.is_none() || *size + len > self.segment_bytes,
+        };
+        if needs_segment {
+            let reuse = self.file.is_none()
+                && self
+                    .segments
+                    .last()
+                    .is_some_and(|(_, size)| *size + len <= self.segment_bytes);
+            if reuse {
+                self.open_last()?;
+            } else {
+                self.rotate()?;
+            }
+        }
+        let path = self.current_path();
+        if let Some(f) = self.file.as_mut() {
+            f.write_all(line).map_err(io(&path))?;
+        }
+        if let Some(last) = self.segments.last_mut() {
+            last.1 += len;
+        }
+        self.dirty = true;
+        Ok(true)
+    }
+
+    fn current_path(&self) -> PathBuf {
+        let n = self.segments.last().map_or(0, |(n, _)| *n);
+        self.dir.join(segment_name(n))
+    }
+
+    fn open_last(&mut self) -> Result<(), DlqError> {
+        let path = self.current_path();
+        let f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(io(&path))?;
+        self.file = Some(f);
+        Ok(())
+    }
+
+    /// Closes the open segment and starts the next one.
+    fn rotate(&mut self) -> Result<(), DlqError> {
+        if let Some(f) = self.file.take() {
+            let dir = self.dir.clone();
+            f.sync_data().map_err(io(&dir))?;
+        }
+        let next = self.segments.last().map_or(1, |(n, _)| n + 1);
+        self.segments.push((next, 0));
+        self.open_last()
+    }
+
+    fn delete_oldest(&mut self) -> Result<(), DlqError> {
+        if self.segments.len() < 2 {
+            return Ok(());
+        }
+        let (n, size) = self.segments.remove(0);
+        let path = self.dir.join(segment_name(n));
+        // Count the entries lost, for the log and the metric.
+        let lost = std::fs::read(&path)
+            .map(|b| memchr::memchr_iter(b'\n', &b).count())
+            .unwrap_or(0);
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io(&path)(e)),
+        }
+        tracing::warn!(
+            segment = %path.display(),
+            bytes = size,
+            entries = lost,
+            "dead letter queue is full: deleted its oldest segment (drop_older)"
+        );
+        metrics::get()
+            .dead_letter_queue
+            .dropped
+            .get_or_create(&metrics::label("policy", "drop_older"))
+            .inc_by(lost as u64);
+        Ok(())
+    }
+
+    fn dropped(&self, n: u64, why: &str) {
+        tracing::warn!(
+            dir = %self.dir.display(),
+            max_bytes = self.max_bytes,
+            reason = why,
+            "dead letter queue entry dropped"
+        );
+        metrics::get()
+            .dead_letter_queue
+            .dropped
+            .get_or_create(&metrics::label("policy", self.policy.as_str()))
+            .inc_by(n);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Value;
+
+    fn event(i: i64) -> Event {
+        let mut e = Event::new();
+        e.insert_field("n", Value::Int(i));
+        e.insert_field("message", Value::from("a \"quoted\" line"));
+        e
+    }
+
+    fn entry(e: &Event) -> Entry<'_> {
+        Entry {
+            plugin: "elasticsearch",
+            action: "index",
+            index: "logs",
+            status: 400,
+            reason: "mapper_parsing_exception: failed to parse field [n]",
+            event: e,
+        }
+    }
+
+    fn lines(dir: &Path) -> Vec<serde_json::Value> {
+        let mut out = Vec::new();
+        for n in list_segments(dir).unwrap() {
+            let text = std::fs::read_to_string(dir.join(segment_name(n))).unwrap();
+            for l in text.lines() {
+                out.push(serde_json::from_str(l).unwrap());
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn writes_one_json_line_per_event() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = queue_dir(tmp.path(), "main");
+        let q = DeadLetterQueue::open(&dir, DEFAULT_MAX_BYTES, StoragePolicy::DropNewer).unwrap();
+        let events: Vec<Event> = (0..3).map(event).collect();
+        let entries: Vec<Entry> = events.iter().map(entry).collect();
+        assert_eq!(q.write(&entries).unwrap(), 3);
+        q.sync().unwrap();
+        let got = lines(&dir);
+        assert_eq!(got.len(), 3);
+        assert_eq!(got[1]["event"]["n"], 1);
+        assert_eq!(got[1]["status"], 400);
+        assert_eq!(got[1]["index"], "logs");
+        assert!(got[1]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("failed to parse"));
+        assert!(got[1]["time"].as_str().unwrap().ends_with('Z'));
+        assert_eq!(got[2]["event"]["message"], "a \"quoted\" line");
+    }
+
+    #[test]
+    fn drop_newer_keeps_the_oldest() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = queue_dir(tmp.path(), "main");
+        let q = DeadLetterQueue::open(&dir, 2000, StoragePolicy::DropNewer).unwrap();
+        let events: Vec<Event> = (0..50).map(event).collect();
+        let entries: Vec<Entry> = events.iter().map(entry).collect();
+        let written = q.write(&entries).unwrap();
+        assert!(written > 0 && written < 50, "{written}");
+        assert!(q.size_bytes() <= 2000);
+        let got = lines(&dir);
+        assert_eq!(got.len(), written);
+        assert_eq!(got[0]["event"]["n"], 0);
+    }
+
+    #[test]
+    fn drop_older_keeps_the_newest() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = queue_dir(tmp.path(), "main");
+        let q = DeadLetterQueue::open(&dir, 20_000, StoragePolicy::DropOlder).unwrap();
+        let events: Vec<Event> = (0..500).map(event).collect();
+        for e in &events {
+            assert_eq!(q.write(&[entry(e)]).unwrap(), 1);
+        }
+        assert!(q.size_bytes() <= 20_000);
+        let got = lines(&dir);
+        assert!(got.len() < 500);
+        assert_eq!(got.last().unwrap()["event"]["n"], 499);
+        // What is left is a contiguous run of the newest entries.
+        let first = got[0]["event"]["n"].as_i64().unwrap();
+        assert_eq!(first as usize + got.len(), 500);
+    }
+
+    #[test]
+    fn reopening_appends_after_what_is_there() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = queue_dir(tmp.path(), "reopen");
+        let e = event(1);
+        {
+            let q =
+                DeadLetterQueue::open(&dir, DEFAULT_MAX_BYTES, StoragePolicy::DropNewer).unwrap();
+            q.write(&[entry(&e)]).unwrap();
+        }
+        let q = DeadLetterQueue::open(&dir, DEFAULT_MAX_BYTES, StoragePolicy::DropNewer).unwrap();
+        q.write(&[entry(&e)]).unwrap();
+        assert_eq!(lines(&dir).len(), 2);
+    }
+}

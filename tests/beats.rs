@@ -1,0 +1,584 @@
+//! The beats input against a client that speaks what Filebeat speaks (window 2048,
+//! compressed, pipelined windows), run in-process so the input's counters can be read:
+//! every event exactly once in the output, ACKs only once events are safe, keep-alive
+//! ACKs under back-pressure, resends after a dropped connection, hostile clients closed
+//! while others carry on, TLS with and without client certificates, and a
+//! failed delivery closing the connection without ACK.
+
+mod beats_client;
+mod common;
+
+use beats_client::{document, send_pipelined, window, Client};
+use bytes::{BufMut, BytesMut};
+use sluice::config::compile::compile;
+use sluice::config::options::{Options, PluginContext};
+use sluice::config::Source;
+use sluice::inputs::beats::{BeatsInput, BeatsStats, CloseReason};
+use sluice::pipeline::run_pipeline;
+use sluice::settings::Settings;
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
+
+/// A pipeline `beats → <rest>` running in this process.
+struct Running {
+    port: u16,
+    stats: Arc<BeatsStats>,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<Result<(), sluice::pipeline::Error>>,
+}
+
+async fn start(beats_options: &str, rest: &str, tweak: impl FnOnce(&mut Settings)) -> Running {
+    let port = common::free_port();
+    let body = format!("host => \"127.0.0.1\" port => {port} {beats_options}");
+    let text = format!("input {{ beats {{ {body} }} }} {rest}");
+    let ast = sluice::config::parse(&text, "test", false).unwrap();
+    let mut pipeline = compile(&ast, Arc::new(PluginContext::default())).unwrap();
+    // The same input, built here so the test holds its counters.
+    let mut opts = Options::from_text("beats", "input", &body).unwrap();
+    let input = BeatsInput::build(&mut opts).unwrap();
+    opts.finish().unwrap();
+    let stats = input.stats();
+    pipeline.inputs[0].input = Box::new(input);
+    let mut settings = Settings::new(Source::Text(text));
+    settings.workers = 1;
+    tweak(&mut settings);
+    let shutdown = CancellationToken::new();
+    let token = shutdown.clone();
+    let task = tokio::spawn(async move { run_pipeline(pipeline, &settings, token).await });
+    for _ in 0..400 {
+        if TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    Running {
+        port,
+        stats,
+        shutdown,
+        task,
+    }
+}
+
+impl Running {
+    async fn connect(&self) -> Client<TcpStream> {
+        Client::new(TcpStream::connect(("127.0.0.1", self.port)).await.unwrap())
+    }
+
+    async fn stop(self) {
+        self.shutdown.cancel();
+        self.task.await.unwrap().unwrap();
+    }
+}
+
+fn file_output(path: &Path) -> String {
+    format!(
+        "output {{ file {{ path => \"{}\" codec => json_lines }} }}",
+        path.display()
+    )
+}
+
+/// Counts each `id` in the json_lines file.
+fn ids_in(path: &Path) -> HashMap<u64, usize> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let mut counts = HashMap::new();
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        *counts.entry(v["id"].as_u64().unwrap()).or_insert(0) += 1;
+    }
+    counts
+}
+
+fn docs(first: u64, n: u64) -> Vec<Vec<u8>> {
+    (first..first + n)
+        .map(|id| document(id, &format!("event {id}")))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pipelined_filebeat_windows_arrive_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    // The file name proves the Logstash metadata mapping: beat and version.
+    let pattern = dir
+        .path()
+        .join("%{[@metadata][beat]}-%{[@metadata][version]}.log");
+    let sluice = start("", &file_output(&pattern), |_| {}).await;
+    let mut clients = Vec::new();
+    for c in 0..3u64 {
+        let mut client = sluice.connect().await;
+        clients.push(tokio::spawn(async move {
+            let windows: Vec<_> = (0..4u64)
+                .map(|w| {
+                    let first = c * 1_000_000 + w * 2048;
+                    (window(&docs(first, 2048), true), 2048)
+                })
+                .collect();
+            send_pipelined(&mut client, &windows, 2).await
+        }));
+    }
+    for c in clients {
+        assert!(c.await.unwrap().is_some(), "a client lost its connection");
+    }
+    let ids = ids_in(&dir.path().join("filebeat-8.13.4.log"));
+    assert_eq!(ids.len(), 3 * 4 * 2048);
+    assert!(ids.values().all(|n| *n == 1), "an event arrived twice");
+    let line = std::fs::read_to_string(dir.path().join("filebeat-8.13.4.log")).unwrap();
+    let first: serde_json::Value = serde_json::from_str(line.lines().next().unwrap()).unwrap();
+    assert_eq!(first["@timestamp"], "2024-01-02T03:04:05.678Z");
+    assert_eq!(first["host"]["name"], "web-01");
+    assert_eq!(first["tags"][0], "beats_input_codec_plain_applied");
+    assert!(first.get("@metadata").is_none());
+    assert_eq!(sluice.stats.acks.load(Ordering::Relaxed), 12);
+    assert_eq!(sluice.stats.events.load(Ordering::Relaxed), 3 * 4 * 2048);
+    sluice.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn uncompressed_windows_and_counting_sequences_ack_the_highest_number() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.log");
+    let sluice = start("", &file_output(&out), |_| {}).await;
+    let mut client = sluice.connect().await;
+    // pylogbeat-style numbering: the second window goes on from 3.
+    let mut bytes = window(&docs(0, 2), false);
+    bytes.put_slice(b"2W\x00\x00\x00\x02");
+    for (seq, id) in [(3u32, 2u64), (4, 3)] {
+        let doc = document(id, "x");
+        bytes.put_slice(b"2J");
+        bytes.put_u32(seq);
+        bytes.put_u32(doc.len() as u32);
+        bytes.put_slice(&doc);
+    }
+    // A window of 0 is answered with ACK 0, in order.
+    bytes.put_slice(b"2W\x00\x00\x00\x00");
+    client.send(&bytes).await.unwrap();
+    assert_eq!(client.ack().await, Some(2));
+    assert_eq!(client.ack().await, Some(4));
+    assert_eq!(client.ack().await, Some(0));
+    assert_eq!(ids_in(&out).len(), 4);
+    sluice.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_slow_pipeline_gets_keepalive_acks_and_then_the_real_ack() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.log");
+    // 600 events at 10 ms each: the window is held up for about 6 s, past the 5 s
+    // keep-alive interval; the small queue makes the second window wait to be pushed.
+    let rest = format!(
+        "filter {{ sleep {{ time => 0.01 }} }} {}",
+        file_output(&out)
+    );
+    let sluice = start("", &rest, |s| s.queue_max_events = 100).await;
+    let mut client = sluice.connect().await;
+    let windows = vec![
+        (window(&docs(0, 600), true), 600),
+        (window(&docs(600, 50), true), 50),
+    ];
+    let keepalives = send_pipelined(&mut client, &windows, 2).await;
+    assert!(
+        keepalives.unwrap() >= 1,
+        "no keep-alive ACK 0 while the window was held up"
+    );
+    assert!(sluice.stats.keepalives.load(Ordering::Relaxed) >= 1);
+    let ids = ids_in(&out);
+    assert_eq!(ids.len(), 650);
+    assert!(ids.values().all(|n| *n == 1));
+    sluice.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_client_that_drops_before_the_ack_resends_and_nothing_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.log");
+    let sluice = start("", &file_output(&out), |_| {}).await;
+    let first = window(&docs(0, 2048), true);
+    {
+        let mut client = sluice.connect().await;
+        client.send(&first).await.unwrap();
+        // Gone before any ACK could come.
+    }
+    // Filebeat reconnects and resends everything after the last ACK.
+    let mut client = sluice.connect().await;
+    let windows = vec![(first, 2048), (window(&docs(2048, 100), true), 100)];
+    assert!(send_pipelined(&mut client, &windows, 2).await.is_some());
+    let ids = ids_in(&out);
+    assert_eq!(ids.len(), 2148, "every event at least once");
+    assert!(ids.values().all(|n| *n <= 2));
+    sluice.stop().await;
+}
+
+async fn assert_closed_without_ack(client: &mut Client<TcpStream>) {
+    assert_eq!(client.ack().await, None, "expected a close, not an ACK");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn hostile_clients_are_closed_and_counted_while_others_carry_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.log");
+    let sluice = start(
+        "client_inactivity_timeout => 1 max_frame_bytes => 1048576 max_decompressed_bytes => 4194304",
+        &file_output(&out),
+        |_| {},
+    )
+    .await;
+    // A well-behaved client keeps sending through all of it.
+    let mut good = sluice.connect().await;
+    let good_task = tokio::spawn(async move {
+        let windows: Vec<_> = (0..10u64)
+            .map(|w| (window(&docs(w * 500, 500), true), 500))
+            .collect();
+        send_pipelined(&mut good, &windows, 2).await
+    });
+
+    let mut bomb = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+    std::io::Write::write_all(&mut bomb, &vec![b'2'; 64 << 20]).unwrap();
+    let bomb = bomb.finish().unwrap();
+    let mut bomb_frame = BytesMut::from(&b"2W\x00\x00\x00\x01"[..]);
+    bomb_frame.put_slice(b"2C");
+    bomb_frame.put_u32(bomb.len() as u32);
+    bomb_frame.put_slice(&bomb);
+
+    let cases: Vec<(Vec<u8>, CloseReason)> = vec![
+        (b"3W\x00\x00\x00\x01".to_vec(), CloseReason::BadVersion),
+        (
+            b"2W\x00\x00\x00\x012X".to_vec(),
+            CloseReason::UnknownFrameType,
+        ),
+        (
+            b"2W\x00\x00\x00\x012J\x00\x00\x00\x01\xff\xff\xff\xff".to_vec(),
+            CloseReason::FrameTooLarge,
+        ),
+        (bomb_frame.to_vec(), CloseReason::DecompressedTooLarge),
+        (
+            b"2W\x00\x00\x00\x012J\x00\x00\x00\x01\x00\x00\x00\x07{'a':1}".to_vec(),
+            CloseReason::InvalidJson,
+        ),
+        (
+            b"2W\x00\x00\x00\x012C\x00\x00\x00\x04abcd".to_vec(),
+            CloseReason::BadZlib,
+        ),
+        (
+            b"2J\x00\x00\x00\x01\x00\x00\x00\x02{}".to_vec(),
+            CloseReason::WindowViolation,
+        ),
+        // Stops in the middle of a frame: closed by the inactivity timeout.
+        (
+            b"2W\x00\x00\x00\x012J\x00\x00\x00\x01\x00\x00\x00\x40{\"a\":".to_vec(),
+            CloseReason::InactivityTimeout,
+        ),
+    ];
+    for (bytes, reason) in &cases {
+        let before = sluice.stats.closed(*reason);
+        let mut client = sluice.connect().await;
+        client.send(bytes).await.unwrap();
+        assert_closed_without_ack(&mut client).await;
+        // The count is taken right after the close; wait for it without a deadline.
+        while sluice.stats.closed(*reason) == before {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+    assert!(
+        good_task.await.unwrap().is_some(),
+        "the good client was disturbed"
+    );
+    assert_eq!(ids_in(&out).len(), 5000);
+    assert_eq!(sluice.stats.connections_active.load(Ordering::Relaxed), 0);
+    sluice.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failed_delivery_closes_the_connection_without_ack() {
+    let dir = tempfile::tempdir().unwrap();
+    // A file where the output wants a directory: every write fails.
+    let blocker = dir.path().join("not-a-dir");
+    std::fs::write(&blocker, b"").unwrap();
+    let sluice = start("", &file_output(&blocker.join("out.log")), |_| {}).await;
+    let mut client = sluice.connect().await;
+    client.send(&window(&docs(0, 10), true)).await.unwrap();
+    assert_closed_without_ack(&mut client).await;
+    // Counted right after the close; wait for it without a deadline.
+    while sluice.stats.closed(CloseReason::AckFailed) == 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(sluice.stats.acks.load(Ordering::Relaxed), 0);
+    sluice.shutdown.cancel();
+    // The pipeline reports the batch it could not deliver.
+    assert!(sluice.task.await.unwrap().is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn connections_past_max_connections_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.log");
+    let sluice = start("max_connections => 1", &file_output(&out), |_| {}).await;
+    // start() probed the port with a connection of its own; wait until it is gone.
+    while sluice.stats.connections_active.load(Ordering::Relaxed) > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let mut first = sluice.connect().await;
+    first.send(&window(&docs(0, 1), true)).await.unwrap();
+    assert_eq!(first.ack().await, Some(1));
+    let mut second = sluice.connect().await;
+    let _ = second.send(&window(&docs(1, 1), true)).await;
+    assert_closed_without_ack(&mut second).await;
+    assert!(sluice.stats.connections_rejected.load(Ordering::Relaxed) >= 1);
+    sluice.stop().await;
+}
+
+mod tls {
+    use super::*;
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+    use tokio_rustls::TlsConnector;
+
+    /// A throwaway CA, a server certificate for 127.0.0.1 and a client certificate,
+    /// written as PEM files into `dir`.
+    pub struct Pki {
+        pub ca: String,
+        pub cert: String,
+        pub key: String,
+        pub client_cert: String,
+        pub client_key: String,
+        ca_der: CertificateDer<'static>,
+        client_der: CertificateDer<'static>,
+        client_key_der: Vec<u8>,
+    }
+
+    pub fn pki(dir: &Path) -> Pki {
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "sluice test ca");
+        let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+        let issuer = Issuer::new(ca_params, ca_key);
+        let server_key = KeyPair::generate().unwrap();
+        let mut server =
+            CertificateParams::new(vec!["127.0.0.1".into(), "localhost".into()]).unwrap();
+        server
+            .distinguished_name
+            .push(DnType::CommonName, "sluice test server");
+        let server = server.signed_by(&server_key, &issuer).unwrap();
+        let client_key = KeyPair::generate().unwrap();
+        let mut client = CertificateParams::new(vec!["beat-client".into()]).unwrap();
+        client
+            .distinguished_name
+            .push(DnType::CommonName, "sluice test client");
+        let client = client.signed_by(&client_key, &issuer).unwrap();
+        let write = |name: &str, text: String| {
+            let p = dir.join(name);
+            std::fs::write(&p, text).unwrap();
+            p.display().to_string()
+        };
+        Pki {
+            ca: write("ca.pem", ca_cert.pem()),
+            cert: write("server.pem", server.pem()),
+            key: write("server.key", server_key.serialize_pem()),
+            client_cert: write("client.pem", client.pem()),
+            client_key: write("client.key", client_key.serialize_pem()),
+            ca_der: ca_cert.der().clone(),
+            client_der: client.der().clone(),
+            client_key_der: client_key.serialize_der(),
+        }
+    }
+
+    fn connector(pki: &Pki, with_client_cert: bool) -> TlsConnector {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(pki.ca_der.clone()).unwrap();
+        let builder = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots);
+        let config = if with_client_cert {
+            let key = PrivateKeyDer::try_from(pki.client_key_der.clone()).unwrap();
+            builder
+                .with_client_auth_cert(vec![pki.client_der.clone()], key)
+                .unwrap()
+        } else {
+            builder.with_no_client_auth()
+        };
+        TlsConnector::from(Arc::new(config))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn mutual_tls_requires_a_client_certificate() {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = pki(dir.path());
+        let out = dir.path().join("out.log");
+        let options = format!(
+            "ssl_enabled => true ssl_certificate => \"{}\" ssl_key => \"{}\" \
+             ssl_certificate_authorities => [\"{}\"] ssl_client_authentication => required \
+             enrich => all",
+            pki.cert, pki.key, pki.ca
+        );
+        let sluice = start(&options, &file_output(&out), |_| {}).await;
+        let name = ServerName::try_from("127.0.0.1").unwrap();
+
+        let tcp = TcpStream::connect(("127.0.0.1", sluice.port))
+            .await
+            .unwrap();
+        let stream = connector(&pki, true)
+            .connect(name.clone(), tcp)
+            .await
+            .unwrap();
+        let mut client = Client::new(stream);
+        let windows = vec![
+            (window(&docs(0, 2048), true), 2048),
+            (window(&docs(2048, 10), true), 10),
+        ];
+        assert!(send_pipelined(&mut client, &windows, 2).await.is_some());
+        let ids = ids_in(&out);
+        assert_eq!(ids.len(), 2058);
+
+        // Without a certificate the handshake (or the first read) fails: no ACK.
+        let tcp = TcpStream::connect(("127.0.0.1", sluice.port))
+            .await
+            .unwrap();
+        if let Ok(stream) = connector(&pki, false).connect(name, tcp).await {
+            let mut client = Client::new(stream);
+            let _ = client.send(&window(&docs(5000, 1), true)).await;
+            assert_eq!(client.ack().await, None);
+        }
+        while sluice.stats.closed(CloseReason::TlsHandshake) == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert_eq!(ids_in(&out).len(), 2058);
+        sluice.stop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn the_tcp_input_speaks_tls_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = pki(dir.path());
+        let out = dir.path().join("out.log");
+        let port = common::free_port();
+        let text = format!(
+            "input {{ tcp {{ host => \"127.0.0.1\" port => {port} codec => json_lines \
+             ssl_enabled => true ssl_certificate => \"{}\" ssl_key => \"{}\" }} }} {}",
+            pki.cert,
+            pki.key,
+            file_output(&out)
+        );
+        let ast = sluice::config::parse(&text, "test", false).unwrap();
+        let pipeline = compile(&ast, Arc::new(PluginContext::default())).unwrap();
+        let mut settings = Settings::new(Source::Text(text));
+        settings.workers = 1;
+        let shutdown = CancellationToken::new();
+        let token = shutdown.clone();
+        let task = tokio::spawn(async move { run_pipeline(pipeline, &settings, token).await });
+        let tcp = loop {
+            match TcpStream::connect(("127.0.0.1", port)).await {
+                Ok(s) => break s,
+                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(25)).await,
+            }
+        };
+        let name = ServerName::try_from("127.0.0.1").unwrap();
+        let mut stream = connector(&pki, false).connect(name, tcp).await.unwrap();
+        let mut lines = String::new();
+        for id in 0..100 {
+            lines.push_str(&format!("{{\"id\":{id}}}\n"));
+        }
+        tokio::io::AsyncWriteExt::write_all(&mut stream, lines.as_bytes())
+            .await
+            .unwrap();
+        tokio::io::AsyncWriteExt::shutdown(&mut stream)
+            .await
+            .unwrap();
+        drop(stream);
+        // The tcp input has no ACK: wait for the lines, then stop and drain.
+        while ids_in(&out).len() < 100 {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        shutdown.cancel();
+        task.await.unwrap().unwrap();
+        let ids = ids_in(&out);
+        assert_eq!(ids.len(), 100);
+        assert!(ids.values().all(|n| *n == 1));
+    }
+}
+
+/// pylogbeat, a Beats client written by others, against the `sluice` binary.
+mod pylogbeat {
+    use super::*;
+    use common::{sluice, spawn, venv_bin, wait_for_port};
+    use std::process::Command;
+    use std::time::Duration;
+
+    fn send(port: u16, first: u64, count: u64, batch: u64, tls: Option<&tls::Pki>) {
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/scripts/pylogbeat_send.py"
+        );
+        let mut cmd = Command::new(venv_bin("python"));
+        cmd.arg(script).args([
+            port.to_string(),
+            first.to_string(),
+            count.to_string(),
+            batch.to_string(),
+        ]);
+        if let Some(pki) = tls {
+            cmd.args([&pki.ca, &pki.client_cert, &pki.client_key]);
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "pylogbeat failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn run(ssl_options: &str, tls: Option<&tls::Pki>, dir: &Path) {
+        let port = common::free_port();
+        let pattern = dir.join("%{[@metadata][beat]}.log");
+        let config = format!(
+            "input {{ beats {{ host => \"127.0.0.1\" port => {port} {ssl_options} }} }} {}",
+            file_output(&pattern)
+        );
+        let _server = spawn({
+            let mut cmd = sluice();
+            cmd.args(["-w", "1", "-e", &config]);
+            cmd
+        });
+        assert!(
+            wait_for_port(port, Duration::from_secs(20)),
+            "sluice did not listen"
+        );
+        // Two connections, each numbering on across its windows as pylogbeat does.
+        let a = std::thread::spawn(move || send(port, 0, 1000, 100, None));
+        send(port, 100_000, 777, 250, tls);
+        if tls.is_none() {
+            a.join().unwrap();
+        } else {
+            // The first sender spoke plain TCP to a TLS server: it must have failed.
+            assert!(a.join().is_err());
+        }
+        let ids = ids_in(&dir.join("pylogbeat.log"));
+        let expected = if tls.is_none() { 1777 } else { 777 };
+        assert_eq!(ids.len(), expected);
+        assert!(ids.values().all(|n| *n == 1), "an event arrived twice");
+    }
+
+    #[test]
+    fn every_event_arrives_exactly_once() {
+        let dir = tempfile::tempdir().unwrap();
+        run("", None, dir.path());
+    }
+
+    #[test]
+    fn every_event_arrives_exactly_once_over_mutual_tls() {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = tls::pki(dir.path());
+        let options = format!(
+            "ssl_enabled => true ssl_certificate => \"{}\" ssl_key => \"{}\" \
+             ssl_certificate_authorities => [\"{}\"] ssl_client_authentication => required",
+            pki.cert, pki.key, pki.ca
+        );
+        run(&options, Some(&pki), dir.path());
+    }
+}
