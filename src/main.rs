@@ -18,9 +18,12 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
     name = "sluice",
     version,
     about = "A streaming log pipeline processor that runs Logstash pipelines",
-    after_help = "Examples:\n  sluice -f pipelines/quickstart.conf\n  sluice -e 'input { stdin {} } output { stdout {} }'\n  sluice -t -f pipelines/"
+    after_help = "Examples:\n  sluice -f pipelines/quickstart.conf\n  sluice -e 'input { stdin {} } output { stdout {} }'\n  sluice -t -f pipelines/\n  sluice grok '%{COMBINEDAPACHELOG}' < access.log"
 )]
 struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+
     /// Pipeline configuration: a file, a directory (files in lexical order) or a glob.
     #[arg(short = 'f', long = "path.config", value_name = "PATH")]
     path_config: Option<String>,
@@ -103,6 +106,45 @@ struct Cli {
     log_format: String,
 }
 
+#[derive(clap::Subcommand, Debug)]
+enum Command {
+    /// Try a grok pattern: prints, per line of stdin (or --match-file), the captured
+    /// fields as JSON or how far the pattern got.
+    Grok {
+        /// The pattern, e.g. '%{TIMESTAMP_ISO8601:ts} %{LOGLEVEL:level} %{GREEDYDATA:msg}'.
+        pattern: String,
+        /// Read the lines from this file instead of stdin.
+        #[arg(long = "match-file", value_name = "FILE")]
+        match_file: Option<PathBuf>,
+        /// Extra pattern files (a directory or a file), as grok's patterns_dir.
+        #[arg(long = "patterns-dir", value_name = "PATH")]
+        patterns_dir: Vec<PathBuf>,
+    },
+}
+
+fn grok_debug(pattern: &str, match_file: Option<&PathBuf>, dirs: &[PathBuf]) -> anyhow::Result<()> {
+    use sluice::filters::grok::{debug::Debugger, library::PatternLibrary};
+    use std::io::{BufRead, Write};
+    let mut lib = PatternLibrary::bundled();
+    for d in dirs {
+        lib.add_dir(d, "*")?;
+    }
+    let debugger = Debugger::new(pattern, &lib)?;
+    let input: Box<dyn BufRead> = match match_file {
+        Some(f) => Box::new(std::io::BufReader::new(
+            std::fs::File::open(f).with_context(|| format!("cannot open {}", f.display()))?,
+        )),
+        None => Box::new(std::io::stdin().lock()),
+    };
+    let mut out = std::io::stdout().lock();
+    for line in input.lines() {
+        let line = line?;
+        let line = line.strip_suffix('\r').unwrap_or(&line);
+        writeln!(out, "{}", debugger.line(line))?;
+    }
+    Ok(())
+}
+
 fn init_logging(level: &str, format: LogFormat) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_new(format!("sluice={level},warn"))
         .with_context(|| format!("invalid --log.level `{level}`"))?;
@@ -154,6 +196,20 @@ fn settings(cli: &Cli) -> anyhow::Result<Settings> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::Grok {
+        pattern,
+        match_file,
+        patterns_dir,
+    }) = &cli.command
+    {
+        return match grok_debug(pattern, match_file.as_ref(), patterns_dir) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::from(2)
+            }
+        };
+    }
     let format = match cli.log_format.as_str() {
         "json" => LogFormat::Json,
         "plain" => LogFormat::Plain,

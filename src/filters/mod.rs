@@ -5,8 +5,11 @@
 pub mod common;
 pub mod correlation;
 pub mod date;
+pub mod dissect;
 pub mod drop;
+pub mod grok;
 pub mod json;
+pub mod kv;
 pub mod mutate;
 pub mod sleep;
 
@@ -75,8 +78,11 @@ pub fn build(name: &str, opts: &mut Options) -> Result<Box<dyn Filter>, Error> {
     Ok(match name {
         "correlation" => per_event(correlation::Correlation::build(opts)?, common),
         "date" => per_event(date::Date::build(opts)?, common),
+        "dissect" => per_event(dissect::Dissect::build(opts)?, common),
         "drop" => per_event(drop::Drop::build(opts)?, common),
+        "grok" => Box::new(grok::Grok::build(opts, common)?),
         "json" => per_event(json::Json::build(opts)?, common),
+        "kv" => per_event(kv::Kv::build(opts)?, common),
         "mutate" => per_event(mutate::Mutate::build(opts)?, common),
         "sleep" => per_event(sleep::Sleep::build(opts)?, common),
         other => {
@@ -89,4 +95,14 @@ pub fn build(name: &str, opts: &mut Options) -> Result<Box<dyn Filter>, Error> {
 }
 
 /// Filter plugin names, for messages.
-pub const KNOWN: &[&str] = &["correlation", "date", "drop", "json", "mutate", "sleep"];
+pub const KNOWN: &[&str] = &[
+    "correlation",
+    "date",
+    "dissect",
+    "drop",
+    "grok",
+    "json",
+    "kv",
+    "mutate",
+    "sleep",
+];
