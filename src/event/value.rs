@@ -12,7 +12,7 @@ pub type Map = indexmap::IndexMap<String, Value, ahash::RandomState>;
 /// at 5% of a Beats profile with its many small nested maps.
 fn hasher() -> ahash::RandomState {
     static SEEDS: std::sync::OnceLock<[u64; 4]> = std::sync::OnceLock::new();
-    let s = SEEDS.get_or_init(|| rand::random());
+    let s = SEEDS.get_or_init(rand::random);
     ahash::RandomState::with_seeds(s[0], s[1], s[2], s[3])
 }
 
