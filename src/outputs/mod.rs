@@ -22,6 +22,10 @@ pub enum OutputError {
     },
     #[error("{0}")]
     Fatal(String),
+    /// The destination went away for good (stdout closed by the reader): the pipeline
+    /// stops its inputs instead of failing batch after batch.
+    #[error("{0}")]
+    Closed(String),
 }
 
 /// A running output, shared by every pipeline worker.

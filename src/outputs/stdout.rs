@@ -29,9 +29,15 @@ impl Output for StdoutOutput {
             self.encoder.encode(e, &mut buf);
         }
         let mut out = self.out.lock().await;
-        let io = |source| OutputError::Io {
-            context: "writing to stdout".into(),
-            source,
+        let io = |source: std::io::Error| {
+            if source.kind() == std::io::ErrorKind::BrokenPipe {
+                OutputError::Closed("stdout was closed by its reader".into())
+            } else {
+                OutputError::Io {
+                    context: "writing to stdout".into(),
+                    source,
+                }
+            }
         };
         out.write_all(&buf).await.map_err(io)?;
         out.flush().await.map_err(io)

@@ -121,6 +121,7 @@ pub async fn run_pipeline(
         filters,
         outputs,
         output_tree,
+        shutdown: shutdown.clone(),
     });
 
     let mut workers = tokio::task::JoinSet::new();
@@ -187,6 +188,8 @@ struct Stages {
     filters: Vec<FilterNode>,
     outputs: Vec<CompiledOutput>,
     output_tree: Vec<OutputNode>,
+    /// Cancelled when an output's destination is gone for good.
+    shutdown: CancellationToken,
 }
 
 /// One pipeline worker: pops a batch, filters it in place, hands it to the outputs, and
@@ -220,9 +223,19 @@ async fn worker(
             let results = futures::future::join_all(sends).await;
             let mut failed = false;
             for r in results {
-                if let Err((id, e)) = r {
-                    tracing::error!(worker = n, output = %id, error = %e, "output could not deliver a batch");
-                    failed = true;
+                match r {
+                    Ok(()) => {}
+                    Err((id, e @ crate::outputs::OutputError::Closed(_))) => {
+                        if !stages.shutdown.is_cancelled() {
+                            tracing::warn!(output = %id, error = %e, "output destination closed; stopping the pipeline");
+                            stages.shutdown.cancel();
+                        }
+                        failed = true;
+                    }
+                    Err((id, e)) => {
+                        tracing::error!(worker = n, output = %id, error = %e, "output could not deliver a batch");
+                        failed = true;
+                    }
                 }
             }
             failed
