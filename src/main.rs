@@ -151,6 +151,9 @@ fn init_logging(level: &str, format: LogFormat) -> anyhow::Result<()> {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        // Its own report of a failed write uses eprintln!, which panics when stderr is a
+        // closed pipe (`sluice ... 2>&1 | head`).
+        .log_internal_errors(false)
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().flatten_event(true).init(),
@@ -195,6 +198,11 @@ fn settings(cli: &Cli) -> anyhow::Result<Settings> {
     Ok(s)
 }
 
+/// Prints a line, ignoring a closed stream: `println!` would panic on one.
+fn say(out: &mut impl std::io::Write, line: std::fmt::Arguments) {
+    let _ = writeln!(out, "{line}");
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Some(Command::Grok {
@@ -206,7 +214,7 @@ fn main() -> ExitCode {
         return match grok_debug(pattern, match_file.as_ref(), patterns_dir) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
-                eprintln!("error: {e:#}");
+                say(&mut std::io::stderr(), format_args!("error: {e:#}"));
                 ExitCode::from(2)
             }
         };
@@ -215,29 +223,32 @@ fn main() -> ExitCode {
         "json" => LogFormat::Json,
         "plain" => LogFormat::Plain,
         other => {
-            eprintln!("error: --log.format must be plain or json, not `{other}`");
+            say(
+                &mut std::io::stderr(),
+                format_args!("error: --log.format must be plain or json, not `{other}`"),
+            );
             return ExitCode::from(2);
         }
     };
     if let Err(e) = init_logging(&cli.log_level, format) {
-        eprintln!("error: {e:#}");
+        say(&mut std::io::stderr(), format_args!("error: {e:#}"));
         return ExitCode::from(2);
     }
     let settings = match settings(&cli) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            say(&mut std::io::stderr(), format_args!("error: {e:#}"));
             return ExitCode::from(2);
         }
     };
     if settings.test_and_exit {
         return match sluice::pipeline::load(&settings) {
             Ok(_) => {
-                println!("Configuration OK");
+                say(&mut std::io::stdout(), format_args!("Configuration OK"));
                 ExitCode::SUCCESS
             }
             Err(e) => {
-                eprintln!("{e}");
+                say(&mut std::io::stderr(), format_args!("{e}"));
                 ExitCode::FAILURE
             }
         };
@@ -246,7 +257,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "sluice stopped with an error");
-            eprintln!("error: {e}");
+            say(&mut std::io::stderr(), format_args!("error: {e}"));
             ExitCode::FAILURE
         }
     }

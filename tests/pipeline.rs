@@ -536,3 +536,36 @@ fn tcp_serves_many_clients_and_cuts_over_long_lines() {
     );
     assert!(events.iter().all(|e| e["host"] == "127.0.0.1"));
 }
+
+#[test]
+fn a_closed_stdout_and_stderr_stop_sluice_instead_of_hanging() {
+    // As in `sluice ... 2>&1 | head -1`: the reader leaves after one line.
+    let (reader, writer) = std::io::pipe().unwrap();
+    let mut child = sluice()
+        .args([
+            "-e",
+            "input { generator { count => 0 } } output { stdout { codec => json_lines } }",
+        ])
+        .stdin(Stdio::null())
+        .stdout(writer.try_clone().unwrap())
+        .stderr(writer)
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 1];
+    let mut reader = reader;
+    reader.read_exact(&mut first).unwrap();
+    drop(reader);
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let status = status.expect("sluice kept running after its stdout and stderr closed");
+    assert_ne!(status.code(), Some(101), "sluice panicked: {status}");
+}

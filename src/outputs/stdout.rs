@@ -5,18 +5,18 @@ use crate::codecs::Encoder;
 use crate::config::options::Options;
 use crate::config::Error;
 use crate::event::Event;
-use tokio::io::AsyncWriteExt;
+use std::io::Write;
 
+/// Writes go through the standard library's locked stdout on the blocking pool: a
+/// plain blocking write that fails cleanly once the reader is gone.
 pub struct StdoutOutput {
     encoder: Encoder,
-    out: tokio::sync::Mutex<tokio::io::Stdout>,
 }
 
 impl StdoutOutput {
     pub fn build(opts: &mut Options) -> Result<StdoutOutput, Error> {
         Ok(StdoutOutput {
             encoder: Encoder::build(opts.codec()?, "rubydebug")?,
-            out: tokio::sync::Mutex::new(tokio::io::stdout()),
         })
     }
 }
@@ -28,8 +28,13 @@ impl Output for StdoutOutput {
         for e in events {
             self.encoder.encode(e, &mut buf);
         }
-        let mut out = self.out.lock().await;
-        let io = |source: std::io::Error| {
+        let written = tokio::task::spawn_blocking(move || {
+            let mut out = std::io::stdout().lock();
+            out.write_all(&buf).and_then(|()| out.flush())
+        })
+        .await
+        .map_err(|e| OutputError::Fatal(format!("stdout writer stopped: {e}")))?;
+        written.map_err(|source| {
             if source.kind() == std::io::ErrorKind::BrokenPipe {
                 OutputError::Closed("stdout was closed by its reader".into())
             } else {
@@ -38,20 +43,6 @@ impl Output for StdoutOutput {
                     source,
                 }
             }
-        };
-        out.write_all(&buf).await.map_err(io)?;
-        out.flush().await.map_err(io)
-    }
-
-    async fn close(&self) -> Result<(), OutputError> {
-        self.out
-            .lock()
-            .await
-            .flush()
-            .await
-            .map_err(|source| OutputError::Io {
-                context: "flushing stdout".into(),
-                source,
-            })
+        })
     }
 }

@@ -194,7 +194,8 @@ struct Stages {
 
 /// One pipeline worker: pops a batch, filters it in place, hands it to the outputs, and
 /// lets go of it (which fires its acks). Returns the number of batches it could not
-/// deliver.
+/// deliver. A panic in a filter or output costs only its batch, which is then not
+/// acknowledged (its input does not confirm it), and the worker carries on.
 async fn worker(
     n: usize,
     queue: Arc<MemoryQueue>,
@@ -202,48 +203,88 @@ async fn worker(
     batch_size: usize,
     delay: Duration,
 ) -> usize {
+    use futures::FutureExt;
     let mut undelivered = 0;
-    while let Some(mut batch) = queue.pop(batch_size, delay).await {
-        run_filters(&stages.filters, &mut batch.events);
-        if batch.events.is_empty() {
-            continue;
-        }
-        let failed = {
-            let refs: Vec<&Event> = batch.events.iter().collect();
-            let mut lists: Vec<Vec<&Event>> = stages.outputs.iter().map(|_| Vec::new()).collect();
-            route(&stages.output_tree, &refs, &mut lists);
-            let sends = stages
-                .outputs
-                .iter()
-                .zip(lists.iter())
-                .filter(|(_, list)| !list.is_empty())
-                .map(|(out, list)| async move {
-                    out.output.send(list).await.map_err(|e| (out.id.clone(), e))
-                });
-            let results = futures::future::join_all(sends).await;
-            let mut failed = false;
-            for r in results {
-                match r {
-                    Ok(()) => {}
-                    Err((id, e @ crate::outputs::OutputError::Closed(_))) => {
-                        if !stages.shutdown.is_cancelled() {
-                            tracing::warn!(output = %id, error = %e, "output destination closed; stopping the pipeline");
-                            stages.shutdown.cancel();
-                        }
-                        failed = true;
-                    }
-                    Err((id, e)) => {
-                        tracing::error!(worker = n, output = %id, error = %e, "output could not deliver a batch");
-                        failed = true;
-                    }
-                }
+    while let Some(batch) = queue.pop(batch_size, delay).await {
+        let guard = FailUnlessDone(batch.acks().to_vec());
+        let outcome = std::panic::AssertUnwindSafe(process(n, batch, &stages))
+            .catch_unwind()
+            .await;
+        match outcome {
+            Ok(true) => guard.done(),
+            Ok(false) => undelivered += 1,
+            Err(panic) => {
+                let message = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                tracing::error!(worker = n, panic = %message, "a filter or output panicked; its batch is not acknowledged");
+                undelivered += 1;
             }
-            failed
-        };
-        if failed {
-            batch.fail();
-            undelivered += 1;
         }
     }
     undelivered
+}
+
+/// Fails the acks of a batch unless the batch was delivered: a panic unwinding through
+/// the worker must not read as delivery.
+struct FailUnlessDone(Vec<crate::batch::Ack>);
+
+impl FailUnlessDone {
+    fn done(mut self) {
+        self.0.clear();
+    }
+}
+
+impl Drop for FailUnlessDone {
+    fn drop(&mut self) {
+        for ack in &self.0 {
+            ack.fail();
+        }
+    }
+}
+
+/// Runs one batch through the filters and outputs; false when an output failed.
+async fn process(n: usize, mut batch: crate::batch::Batch, stages: &Stages) -> bool {
+    run_filters(&stages.filters, &mut batch.events);
+    if batch.events.is_empty() {
+        return true;
+    }
+    let refs: Vec<&Event> = batch.events.iter().collect();
+    let mut lists: Vec<Vec<&Event>> = stages.outputs.iter().map(|_| Vec::new()).collect();
+    route(&stages.output_tree, &refs, &mut lists);
+    let sends =
+        stages
+            .outputs
+            .iter()
+            .zip(lists.iter())
+            .filter(|(_, list)| !list.is_empty())
+            .map(|(out, list)| async move {
+                out.output.send(list).await.map_err(|e| (out.id.clone(), e))
+            });
+    let results = futures::future::join_all(sends).await;
+    let mut delivered = true;
+    for r in results {
+        match r {
+            Ok(()) => {}
+            Err((id, e @ crate::outputs::OutputError::Closed(_))) => {
+                if !stages.shutdown.is_cancelled() {
+                    tracing::warn!(output = %id, error = %e, "output destination closed; stopping the pipeline");
+                    stages.shutdown.cancel();
+                }
+                delivered = false;
+            }
+            Err((id, e)) => {
+                tracing::error!(worker = n, output = %id, error = %e, "output could not deliver a batch");
+                delivered = false;
+            }
+        }
+    }
+    drop(refs);
+    drop(lists);
+    if !delivered {
+        batch.fail();
+    }
+    delivered
 }
