@@ -21,6 +21,12 @@ fn env(name: &str, default: u64) -> u64 {
 }
 
 fn main() {
+    // `cargo test --all-targets` runs bench binaries too; this one is a load client
+    // that needs a running server, started by benches/beats.sh through `cargo bench`.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("beats_load: a load client; run benches/beats.sh");
+        return;
+    }
     let port = env("PORT", 5044) as u16;
     let conns = env("CONNS", 4).max(1);
     let total = env("EVENTS", 2_000_000);
