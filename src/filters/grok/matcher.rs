@@ -3,13 +3,18 @@
 //! `timeout_millis`.
 
 use super::compiler::{self, CompileError, EdgeChecks, Expanded};
+use regex_automata::meta;
+use regex_automata::util::captures::Captures;
+use regex_automata::{Anchored, Input};
+use std::cell::RefCell;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// Which engine runs a pattern.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EngineKind {
-    /// `regex` crate: lazy DFA to find the match, then captures; never backtracks.
+    /// `regex-automata`'s meta engine (what the `regex` crate runs on): automata only,
+    /// never backtracks without bound.
     Automaton,
     /// `fancy-regex`: backtracking, for look-around and back-references.
     Backtracking,
@@ -24,14 +29,15 @@ pub enum MatchResult {
     Timeout,
 }
 
-/// Reusable per-thread state for the automaton engine.
+/// Reusable per-call state. The automaton's own caches live in the [`Matcher`], one
+/// per thread, so they stay warm across batches.
 pub struct Scratch {
-    locs: Option<regex::CaptureLocations>,
+    _private: (),
 }
 
 impl Scratch {
     pub fn new() -> Scratch {
-        Scratch { locs: None }
+        Scratch { _private: () }
     }
 }
 
@@ -44,7 +50,10 @@ impl Default for Scratch {
 /// A compiled pattern: the engines and where each capture is.
 #[derive(Debug)]
 pub struct Matcher {
-    automaton: Option<regex::Regex>,
+    automaton: Option<meta::Regex>,
+    /// The automaton's lazy-DFA cache and capture slots, one per worker thread: warm
+    /// across batches, and no worker waits for another's.
+    local: thread_local::ThreadLocal<RefCell<(meta::Cache, Captures)>>,
     edge_checks: EdgeChecks,
     /// Regex group index of each capture, for the automaton.
     auto_groups: Vec<usize>,
@@ -74,10 +83,13 @@ impl Matcher {
     pub fn new(expanded: &Expanded, timeout: Duration) -> Result<Matcher, CompileError> {
         let t = compiler::translate(&expanded.regex)?;
         let automaton = t.automaton.as_deref().and_then(|a| {
-            regex::RegexBuilder::new(a)
-                .size_limit(64 << 20)
-                .dfa_size_limit(16 << 20)
-                .build()
+            meta::Regex::builder()
+                .configure(
+                    meta::Config::new()
+                        .nfa_size_limit(Some(64 << 20))
+                        .hybrid_cache_capacity(16 << 20),
+                )
+                .build(a)
                 .map_err(|e| tracing::debug!(error = %e, "grok pattern falls back to backtracking"))
                 .ok()
         });
@@ -91,7 +103,13 @@ impl Matcher {
         };
         let auto_groups = automaton
             .as_ref()
-            .map(|r| group_indices(r.capture_names(), expanded))
+            .map(|r| {
+                group_indices(
+                    r.group_info()
+                        .pattern_names(regex_automata::PatternID::ZERO),
+                    expanded,
+                )
+            })
             .unwrap_or_default();
         let bt_groups = backtracking
             .as_ref()
@@ -99,6 +117,7 @@ impl Matcher {
             .unwrap_or_default();
         Ok(Matcher {
             automaton,
+            local: thread_local::ThreadLocal::new(),
             edge_checks: t.edge_checks,
             auto_groups,
             backtracking,
@@ -122,16 +141,39 @@ impl Matcher {
         spans: &mut Vec<Option<(usize, usize)>>,
     ) -> MatchResult {
         spans.clear();
+        let _ = scratch;
         if let Some(re) = &self.automaton {
-            let locs = match &mut scratch.locs {
-                Some(l) if l.len() == re.captures_len() => l,
-                slot => slot.insert(re.capture_locations()),
+            let cell = self
+                .local
+                .get_or(|| RefCell::new((re.create_cache(), re.create_captures())));
+            // Only this thread reaches its cell and nothing below re-enters `find`; were
+            // it ever busy, a temporary cache gives the same answer, only colder.
+            let mut temporary = None;
+            let mut borrowed = cell.try_borrow_mut().ok();
+            let (cache, caps) = match borrowed.as_deref_mut() {
+                Some((cache, caps)) => (cache, caps),
+                None => {
+                    let (cache, caps) = temporary.insert((re.create_cache(), re.create_captures()));
+                    (cache, caps)
+                }
             };
-            let Some(m) = re.captures_read(locs, text) else {
+            // Most lines match from their first byte. An anchored search there finds
+            // the same match an unanchored one would (leftmost-first: nothing starts
+            // further left), skips the reverse scan and lets a one-pass pattern use the
+            // one-pass DFA; only a miss pays for the unanchored search.
+            re.search_captures_with(cache, &Input::new(text).anchored(Anchored::Yes), caps);
+            if !caps.is_match() {
+                re.search_captures_with(cache, &Input::new(text), caps);
+            }
+            let Some(m) = caps.get_match() else {
                 return MatchResult::NoMatch;
             };
             if self.backtracking.is_none() || !self.edge_checks.violated(text, m.start(), m.end()) {
-                spans.extend(self.auto_groups.iter().map(|&g| locs.get(g)));
+                spans.extend(
+                    self.auto_groups
+                        .iter()
+                        .map(|&g| caps.get_group(g).map(|sp| (sp.start, sp.end))),
+                );
                 return MatchResult::Matched;
             }
         }
