@@ -4,36 +4,7 @@
 
 mod common;
 
-use common::sluice;
-use std::io::{Read, Write};
-use std::process::{Output, Stdio};
-
-fn gunzip(path: &str) -> Vec<u8> {
-    let file = std::fs::File::open(format!("{}/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap();
-    let mut out = Vec::new();
-    flate2::read::GzDecoder::new(file)
-        .read_to_end(&mut out)
-        .unwrap();
-    out
-}
-
-fn run(args: &[&str], input: &[u8]) -> Output {
-    let mut child = sluice()
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let input = input.to_vec();
-    let writer = std::thread::spawn(move || {
-        let _ = stdin.write_all(&input);
-    });
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap();
-    out
-}
+use common::{gunzip, run};
 
 fn events(filter: &str, input: &[u8]) -> Vec<serde_json::Value> {
     let config = format!(

@@ -4,39 +4,11 @@
 
 mod common;
 
-use common::{free_port, sluice, spawn, wait_for_port};
+use common::{free_port, gunzip, run, sluice, spawn, wait_for_port};
 use std::collections::HashSet;
 use std::io::{Read, Write};
-use std::process::{Output, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
-
-fn gunzip(path: &str) -> Vec<u8> {
-    let file = std::fs::File::open(format!("{}/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap();
-    let mut out = Vec::new();
-    flate2::read::GzDecoder::new(file)
-        .read_to_end(&mut out)
-        .unwrap();
-    out
-}
-
-/// Runs sluice with `args`, feeding `input` on stdin, and waits for it to exit.
-fn run(args: &[&str], input: &[u8]) -> Output {
-    let mut child = sluice()
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let input = input.to_vec();
-    let writer = std::thread::spawn(move || {
-        let _ = stdin.write_all(&input);
-    });
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap();
-    out
-}
 
 fn json_lines(stdout: &[u8]) -> Vec<serde_json::Value> {
     String::from_utf8_lossy(stdout)

@@ -2,9 +2,10 @@
 //! the test venv that scripts/test.sh installs.
 #![allow(dead_code)]
 
+use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// The sluice binary cargo built for this test run.
@@ -71,4 +72,33 @@ pub fn spawn(mut cmd: Command) -> KillOnDrop {
             .spawn()
             .expect("cannot start child process"),
     )
+}
+
+/// A gzip file of the repository (test data), decompressed.
+pub fn gunzip(path: &str) -> Vec<u8> {
+    let file = std::fs::File::open(format!("{}/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(file)
+        .read_to_end(&mut out)
+        .unwrap();
+    out
+}
+
+/// Runs sluice with `args`, feeding `input` on stdin, and waits for it to exit.
+pub fn run(args: &[&str], input: &[u8]) -> Output {
+    let mut child = sluice()
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    out
 }
