@@ -166,17 +166,22 @@ async fn uncompressed_windows_and_counting_sequences_ack_the_highest_number() {
 async fn a_slow_pipeline_gets_keepalive_acks_and_then_the_real_ack() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.log");
-    // 600 events at 10 ms each: the window is held up for about 6 s, past the 5 s
-    // keep-alive interval; the small queue makes the second window wait to be pushed.
+    // 800 events at 10 ms each through one worker: the window is held up for about
+    // 8 s, well past the 5 s keep-alive interval; the small queue makes the second
+    // window wait to be pushed.
     let rest = format!(
         "filter {{ sleep {{ time => 0.01 }} }} {}",
         file_output(&out)
     );
-    let sluice = start("", &rest, |s| s.queue_max_events = 100).await;
+    let sluice = start("", &rest, |s| {
+        s.queue_max_events = 100;
+        s.workers = 1;
+    })
+    .await;
     let mut client = sluice.connect().await;
     let windows = vec![
-        (window(&docs(0, 600), true), 600),
-        (window(&docs(600, 50), true), 50),
+        (window(&docs(0, 800), true), 800),
+        (window(&docs(800, 50), true), 50),
     ];
     let keepalives = send_pipelined(&mut client, &windows, 2).await;
     assert!(
@@ -185,7 +190,7 @@ async fn a_slow_pipeline_gets_keepalive_acks_and_then_the_real_ack() {
     );
     assert!(sluice.stats.keepalives.load(Ordering::Relaxed) >= 1);
     let ids = ids_in(&out);
-    assert_eq!(ids.len(), 650);
+    assert_eq!(ids.len(), 850);
     assert!(ids.values().all(|n| *n == 1));
     sluice.stop().await;
 }
