@@ -5,6 +5,7 @@
 pub mod beats;
 pub mod dead_letter_queue;
 pub mod generator;
+pub mod listener;
 pub mod stdin;
 pub mod tcp;
 pub mod tls;

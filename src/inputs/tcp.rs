@@ -13,7 +13,6 @@ use crate::event::{Event, Timestamp, Value};
 use futures::{FutureExt, StreamExt};
 use std::net::SocketAddr;
 use tokio::io::AsyncRead;
-use tokio::net::TcpListener;
 use tokio_util::codec::FramedRead;
 
 pub struct TcpInput {
@@ -59,43 +58,22 @@ impl TcpInput {
 impl Input for TcpInput {
     async fn run(self: Box<Self>, ctx: InputContext) -> Result<(), InputError> {
         let addr = format!("{}:{}", self.host, self.port);
-        let listener = TcpListener::bind(&addr)
-            .await
-            .map_err(|source| InputError::Io {
-                context: format!("tcp input cannot listen on {addr}"),
-                source,
-            })?;
-        tracing::info!(input = ctx.id(), address = %addr, "tcp input listening");
+        let tls = self.tls.is_some();
         let this = std::sync::Arc::new(*self);
-        let mut connections = tokio::task::JoinSet::new();
-        loop {
-            tokio::select! {
-                _ = ctx.shutdown().cancelled() => break,
-                accepted = listener.accept() => match accepted {
-                    Ok((stream, peer)) => {
-                        let this = this.clone();
-                        let ctx = ctx.clone();
-                        connections.spawn(async move {
-                            match &this.tls {
-                                None => this.serve(stream, peer, ctx).await,
-                                Some(tls) => match tls.accept(stream).await {
-                                    Ok(stream) => this.serve(stream, peer, ctx).await,
-                                    Err(e) => tracing::warn!(input = ctx.id(), peer = %peer, error = %e, "tls handshake failed"),
-                                },
-                            }
-                        });
-                    }
-                    Err(e) => {
-                        tracing::warn!(input = ctx.id(), error = %e, "tcp accept failed");
-                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                    }
-                },
-                Some(_) = connections.join_next(), if !connections.is_empty() => {}
-            }
-        }
-        // Connections finish the lines they already read, then stop.
-        while connections.join_next().await.is_some() {}
-        Ok(())
+        super::listener::serve_connections("tcp", &addr, tls, &ctx, |stream, peer| {
+            let this = this.clone();
+            let ctx = ctx.clone();
+            Some(async move {
+                match &this.tls {
+                    None => this.serve(stream, peer, ctx).await,
+                    Some(tls) => match tls.accept(stream).await {
+                        Ok(stream) => this.serve(stream, peer, ctx).await,
+                        Err(e) => tracing::warn!(input = ctx.id(), peer = %peer, error = %e, "tls handshake failed"),
+                    },
+                }
+            })
+        })
+        .await
     }
 }
 

@@ -26,7 +26,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_util::codec::{Encoder, FramedRead};
 use tokio_util::sync::CancellationToken;
@@ -37,43 +37,22 @@ const MAX_PENDING_WINDOWS: usize = 4;
 /// Runs the listener until shutdown, then lets open connections finish.
 pub async fn run(input: Arc<BeatsInput>, ctx: InputContext) -> Result<(), InputError> {
     let addr = format!("{}:{}", input.host, input.port);
-    let listener = TcpListener::bind(&addr)
-        .await
-        .map_err(|source| InputError::Io {
-            context: format!("beats input cannot listen on {addr}"),
-            source,
-        })?;
-    tracing::info!(input = ctx.id(), address = %addr, tls = input.tls.is_some(), "beats input listening");
     let slots = Arc::new(Semaphore::new(input.max_connections));
-    let mut connections = tokio::task::JoinSet::new();
-    loop {
-        tokio::select! {
-            _ = ctx.shutdown().cancelled() => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    let Ok(permit) = slots.clone().try_acquire_owned() else {
-                        input.stats.connections_rejected.fetch_add(1, Ordering::Relaxed);
-                        tracing::warn!(input = ctx.id(), peer = %peer, max_connections = input.max_connections, "beats connection refused: too many connections");
-                        continue;
-                    };
-                    let input = input.clone();
-                    let ctx = ctx.clone();
-                    connections.spawn(async move {
-                        accept(&input, stream, peer, &ctx).await;
-                        drop(permit);
-                    });
-                }
-                Err(e) => {
-                    tracing::warn!(input = ctx.id(), error = %e, "beats accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                }
-            },
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-        }
-    }
-    // Connections stop reading and send the ACKs of what they already pushed.
-    while connections.join_next().await.is_some() {}
-    Ok(())
+    let tls = input.tls.is_some();
+    crate::inputs::listener::serve_connections("beats", &addr, tls, &ctx, |stream, peer| {
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            input.stats.connections_rejected.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(input = ctx.id(), peer = %peer, max_connections = input.max_connections, "beats connection refused: too many connections");
+            return None;
+        };
+        let input = input.clone();
+        let ctx = ctx.clone();
+        Some(async move {
+            accept(&input, stream, peer, &ctx).await;
+            drop(permit);
+        })
+    })
+    .await
 }
 
 async fn accept(input: &BeatsInput, stream: TcpStream, peer: SocketAddr, ctx: &InputContext) {

@@ -1,0 +1,50 @@
+//! The accept loop shared by the TCP-based inputs (`tcp`, `beats`): bind, accept until
+//! shutdown, serve each connection on its own task, then let open connections finish.
+
+use super::{InputContext, InputError};
+use std::future::Future;
+use std::net::SocketAddr;
+use tokio::net::{TcpListener, TcpStream};
+
+/// Binds `addr` and runs `on_accept` for every connection until shutdown. `on_accept`
+/// returns the connection's task, or `None` to refuse it (it has then logged why).
+pub async fn serve_connections<F, Fut>(
+    plugin: &'static str,
+    addr: &str,
+    tls: bool,
+    ctx: &InputContext,
+    mut on_accept: F,
+) -> Result<(), InputError>
+where
+    F: FnMut(TcpStream, SocketAddr) -> Option<Fut>,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| InputError::Io {
+            context: format!("{plugin} input cannot listen on {addr}"),
+            source,
+        })?;
+    tracing::info!(input = ctx.id(), plugin, address = %addr, tls, "input listening");
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = ctx.shutdown().cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    if let Some(task) = on_accept(stream, peer) {
+                        connections.spawn(task);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(input = ctx.id(), plugin, error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+    // Connections finish what they already read (and owe), then stop.
+    while connections.join_next().await.is_some() {}
+    Ok(())
+}
