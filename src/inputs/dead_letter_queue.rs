@@ -128,6 +128,21 @@ impl DeadLetterQueueInput {
             .into_iter()
             .find(|&s| s > n)
     }
+
+    /// Moves `pos` to the start of the segment after its own or, while there is none
+    /// yet, waits a moment. True when the input is to stop.
+    async fn advance_or_wait(&self, pos: &mut Position, ctx: &InputContext) -> bool {
+        match self.next_segment(pos.segment) {
+            Some(n) => {
+                *pos = Position {
+                    segment: n,
+                    offset: 0,
+                };
+                false
+            }
+            None => sleep_or_stop(ctx).await,
+        }
+    }
 }
 
 #[async_trait::async_trait]
@@ -185,18 +200,8 @@ impl Input for DeadLetterQueueInput {
                 Ok(d) => data = d,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                     // Deleted by drop_older: go on with the next one.
-                    match self.next_segment(pos.segment) {
-                        Some(n) => {
-                            pos = Position {
-                                segment: n,
-                                offset: 0,
-                            }
-                        }
-                        None => {
-                            if sleep_or_stop(&ctx).await {
-                                break;
-                            }
-                        }
+                    if self.advance_or_wait(&mut pos, &ctx).await {
+                        break;
                     }
                     continue;
                 }
@@ -214,20 +219,10 @@ impl Input for DeadLetterQueueInput {
                 None => start,
             };
             if end == start {
-                match self.next_segment(pos.segment) {
-                    // A later segment exists, so this one is complete (a partial line
-                    // left by a crash is skipped).
-                    Some(n) => {
-                        pos = Position {
-                            segment: n,
-                            offset: 0,
-                        }
-                    }
-                    _ => {
-                        if sleep_or_stop(&ctx).await {
-                            break;
-                        }
-                    }
+                // Once a later segment exists this one is complete (a partial line left
+                // by a crash is skipped).
+                if self.advance_or_wait(&mut pos, &ctx).await {
+                    break;
                 }
                 continue;
             }
