@@ -1,8 +1,8 @@
 //! Parsing and compiling pipeline configurations: start-up and reload cost.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use sluice::config::compile::compile;
 use sluice::config::parse;
+use sluice::pipeline::build::compile;
 use std::sync::Arc;
 
 /// A realistic pipeline section repeated to a few hundred lines.

@@ -2,8 +2,8 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use sluice::codecs::Decoder;
-use sluice::config::field_ref::FieldRef;
-use sluice::config::sprintf::Template;
+use sluice::event::field_ref::FieldRef;
+use sluice::event::sprintf::Template;
 use sluice::event::{Event, Timestamp, Value};
 
 const LINE: &[u8] = br#"{"timestamp":"2026-11-21T00:00:00.005000Z","level":"ERROR","service":"celery-worker","logger":"apps.cab.approvals","message":"Database connection pool exhausted (20/20 in use)","correlation_id":"025b413f-f06c-4e19-9865-3773afbd67f9","deployment_id":"4ef8aa38","risk_score":56.0}"#;

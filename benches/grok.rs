@@ -5,11 +5,11 @@
 //!   cargo bench --bench grok
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use sluice::config::options::Options;
 use sluice::event::{Event, Timestamp, Value};
 use sluice::filters::common::CommonOptions;
 use sluice::filters::grok::Grok;
 use sluice::filters::Filter;
+use sluice::plugin::Options;
 use std::io::Read;
 
 /// (name, data file, pattern a user would write)

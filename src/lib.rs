@@ -14,6 +14,7 @@ pub mod inputs;
 pub mod metrics;
 pub mod outputs;
 pub mod pipeline;
+pub mod plugin;
 pub mod queue;
 pub mod settings;
 

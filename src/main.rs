@@ -44,58 +44,41 @@ struct Cli {
     #[arg(short = 'w', long = "pipeline.workers", value_name = "N")]
     workers: Option<usize>,
 
-    /// Events per batch.
-    #[arg(
-        short = 'b',
-        long = "pipeline.batch.size",
-        value_name = "N",
-        default_value_t = 125
-    )]
-    batch_size: usize,
+    /// Events per batch [default: 125].
+    #[arg(short = 'b', long = "pipeline.batch.size", value_name = "N")]
+    batch_size: Option<usize>,
 
-    /// Milliseconds to wait for a batch to fill before processing it anyway.
-    #[arg(long = "pipeline.batch.delay", value_name = "MS", default_value_t = 50)]
-    batch_delay: u64,
+    /// Milliseconds to wait for a batch to fill before processing it anyway [default: 50].
+    #[arg(long = "pipeline.batch.delay", value_name = "MS")]
+    batch_delay: Option<u64>,
 
-    /// Bound of the in-memory queue, in events.
-    #[arg(long = "queue.max_events", value_name = "N", default_value_t = 1024)]
-    queue_max_events: usize,
+    /// Bound of the in-memory queue, in events [default: 1024].
+    #[arg(long = "queue.max_events", value_name = "N")]
+    queue_max_events: Option<usize>,
 
-    /// Bound of the in-memory queue, in bytes (e.g. 64mb).
-    #[arg(long = "queue.max_bytes", value_name = "SIZE", default_value = "64mb")]
-    queue_max_bytes: String,
+    /// Bound of the in-memory queue, in bytes (e.g. 64mb) [default: 64mb].
+    #[arg(long = "queue.max_bytes", value_name = "SIZE")]
+    queue_max_bytes: Option<String>,
 
-    /// Size cap of the dead letter queue (e.g. 1gb).
-    #[arg(
-        long = "dead_letter_queue.max_bytes",
-        value_name = "SIZE",
-        default_value = "1gb"
-    )]
-    dlq_max_bytes: String,
+    /// Size cap of the dead letter queue (e.g. 1gb) [default: 1gb].
+    #[arg(long = "dead_letter_queue.max_bytes", value_name = "SIZE")]
+    dlq_max_bytes: Option<String>,
 
-    /// What a full dead letter queue drops: drop_newer or drop_older.
-    #[arg(
-        long = "dead_letter_queue.storage_policy",
-        value_name = "POLICY",
-        default_value = "drop_newer"
-    )]
-    dlq_storage_policy: String,
+    /// What a full dead letter queue drops: drop_newer or drop_older [default: drop_newer].
+    #[arg(long = "dead_letter_queue.storage_policy", value_name = "POLICY")]
+    dlq_storage_policy: Option<String>,
 
-    /// Directory for state: dead letter queue, persisted queue.
-    #[arg(long = "path.data", value_name = "DIR", default_value = "data")]
-    path_data: PathBuf,
+    /// Directory for state: dead letter queue, persisted queue [default: data].
+    #[arg(long = "path.data", value_name = "DIR")]
+    path_data: Option<PathBuf>,
 
-    /// Address of the HTTP API.
-    #[arg(
-        long = "api.http.host",
-        value_name = "HOST",
-        default_value = "127.0.0.1"
-    )]
-    api_host: String,
+    /// Address of the HTTP API [default: 127.0.0.1].
+    #[arg(long = "api.http.host", value_name = "HOST")]
+    api_host: Option<String>,
 
-    /// Port of the HTTP API.
-    #[arg(long = "api.http.port", value_name = "PORT", default_value_t = 9600)]
-    api_port: u16,
+    /// Port of the HTTP API [default: 9600].
+    #[arg(long = "api.http.port", value_name = "PORT")]
+    api_port: Option<u16>,
 
     /// Log level: error, warn, info, debug, trace.
     #[arg(long = "log.level", value_name = "LEVEL", default_value = "info")]
@@ -176,25 +159,41 @@ fn settings(cli: &Cli) -> anyhow::Result<Settings> {
         anyhow::ensure!(w > 0, "-w must be at least 1");
         s.workers = w;
     }
-    anyhow::ensure!(cli.batch_size > 0, "-b must be at least 1");
-    s.batch_size = cli.batch_size;
-    s.batch_delay = Duration::from_millis(cli.batch_delay);
-    s.queue_max_events = cli.queue_max_events.max(1);
-    s.queue_max_bytes =
-        parse_bytes(&cli.queue_max_bytes).map_err(|e| anyhow::anyhow!("--queue.max_bytes: {e}"))?;
-    s.dlq_max_bytes = parse_bytes(&cli.dlq_max_bytes)
-        .map_err(|e| anyhow::anyhow!("--dead_letter_queue.max_bytes: {e}"))?
-        as u64;
-    s.dlq_storage_policy = sluice::queue::dlq::StoragePolicy::parse(&cli.dlq_storage_policy)
-        .ok_or_else(|| {
+    if let Some(b) = cli.batch_size {
+        anyhow::ensure!(b > 0, "-b must be at least 1");
+        s.batch_size = b;
+    }
+    if let Some(ms) = cli.batch_delay {
+        s.batch_delay = Duration::from_millis(ms);
+    }
+    if let Some(n) = cli.queue_max_events {
+        s.queue_max_events = n.max(1);
+    }
+    if let Some(size) = &cli.queue_max_bytes {
+        s.queue_max_bytes =
+            parse_bytes(size).map_err(|e| anyhow::anyhow!("--queue.max_bytes: {e}"))?;
+    }
+    if let Some(size) = &cli.dlq_max_bytes {
+        s.dlq_max_bytes = parse_bytes(size)
+            .map_err(|e| anyhow::anyhow!("--dead_letter_queue.max_bytes: {e}"))?
+            as u64;
+    }
+    if let Some(policy) = &cli.dlq_storage_policy {
+        s.dlq_storage_policy = sluice::queue::dlq::StoragePolicy::parse(policy).ok_or_else(|| {
             anyhow::anyhow!(
-                "--dead_letter_queue.storage_policy must be drop_newer or drop_older, not `{}`",
-                cli.dlq_storage_policy
+                "--dead_letter_queue.storage_policy must be drop_newer or drop_older, not `{policy}`"
             )
         })?;
-    s.data_dir = cli.path_data.clone();
-    s.api_host = cli.api_host.clone();
-    s.api_port = cli.api_port;
+    }
+    if let Some(dir) = &cli.path_data {
+        s.data_dir = dir.clone();
+    }
+    if let Some(host) = &cli.api_host {
+        s.api_host = host.clone();
+    }
+    if let Some(port) = cli.api_port {
+        s.api_port = port;
+    }
     Ok(s)
 }
 

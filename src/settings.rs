@@ -58,6 +58,13 @@ impl Settings {
     }
 }
 
+impl Default for Settings {
+    /// Default settings with an empty configuration string.
+    fn default() -> Self {
+        Settings::new(Source::Text(String::new()))
+    }
+}
+
 /// One worker per core, as Logstash does.
 pub fn default_workers() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())

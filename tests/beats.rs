@@ -10,11 +10,11 @@ mod common;
 
 use beats_client::{document, send_pipelined, window, Client};
 use bytes::{BufMut, BytesMut};
-use sluice::config::compile::compile;
-use sluice::config::options::{Options, PluginContext};
 use sluice::config::Source;
 use sluice::inputs::beats::{BeatsInput, BeatsStats, CloseReason};
+use sluice::pipeline::build::compile;
 use sluice::pipeline::run_pipeline;
+use sluice::plugin::{Options, PluginContext};
 use sluice::settings::Settings;
 use std::collections::HashMap;
 use std::path::Path;

@@ -4,10 +4,10 @@
 pub mod line;
 pub mod rubydebug;
 
-use crate::config::options::CodecSpec;
-use crate::config::sprintf::Template;
 use crate::config::Error;
+use crate::event::sprintf::Template;
 use crate::event::{events_from_json_slice, Event, Timestamp};
+use crate::plugin::CodecSpec;
 
 pub const JSON_PARSE_FAILURE: &str = "_jsonparsefailure";
 

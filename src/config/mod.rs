@@ -1,14 +1,11 @@
-//! The Logstash pipeline configuration language: parsing, values, templates and the
-//! compilation of a parsed configuration into a runnable pipeline.
+//! The Logstash pipeline configuration language: text → AST with positions
+//! (file:line:column), `${VAR}` substitution, and the files `-f` names. Nothing here
+//! knows the runtime; `pipeline::build` turns the AST into a running pipeline.
 
 pub mod ast;
-pub mod compile;
 pub mod env;
 pub mod error;
-pub mod field_ref;
-pub mod options;
 pub mod parser;
-pub mod sprintf;
 
 pub use error::Error;
 pub use parser::parse;

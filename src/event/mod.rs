@@ -1,8 +1,10 @@
 //! The event: an ordered map of fields, `@timestamp`, `tags`, and `@metadata` that
 //! travels with the event but never reaches an output.
 
+pub mod field_ref;
 pub mod joda;
 mod json;
+pub mod sprintf;
 pub mod timestamp;
 mod value;
 
@@ -10,7 +12,7 @@ pub use json::{events_from_json_slice, JsonEventError};
 pub use timestamp::Timestamp;
 pub use value::{map_with_capacity, new_map, Map, Value};
 
-use crate::config::field_ref::{FieldRef, Root};
+use field_ref::{FieldRef, Root};
 
 pub const TIMESTAMP: &str = "@timestamp";
 pub const VERSION: &str = "@version";

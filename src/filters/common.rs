@@ -1,11 +1,11 @@
 //! The options every filter shares (`add_field`, `add_tag`, `remove_field`,
 //! `remove_tag`), applied only when the filter succeeded, as in Logstash.
 
-use crate::config::field_ref::FieldRef;
-use crate::config::options::Options;
-use crate::config::sprintf::Template;
 use crate::config::Error;
+use crate::event::field_ref::FieldRef;
+use crate::event::sprintf::Template;
 use crate::event::{Event, Value};
+use crate::plugin::Options;
 
 /// A field name that may be a template: static names are parsed once.
 #[derive(Debug, Clone)]

@@ -3,10 +3,10 @@
 //! W3C `traceparent` contributes its trace-id) and otherwise generates a UUID.
 
 use super::{EventFilter, Outcome};
-use crate::config::field_ref::FieldRef;
-use crate::config::options::Options;
 use crate::config::Error;
+use crate::event::field_ref::FieldRef;
 use crate::event::{Event, Value};
+use crate::plugin::Options;
 
 pub const DEFAULT_SOURCES: &[&str] = &[
     "correlation_id",

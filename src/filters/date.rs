@@ -3,12 +3,12 @@
 //! pattern is compiled once at start; the time zone may be a per-event template.
 
 use super::{EventFilter, Outcome};
-use crate::config::field_ref::FieldRef;
-use crate::config::options::Options;
-use crate::config::sprintf::Template;
 use crate::config::Error;
+use crate::event::field_ref::FieldRef;
 use crate::event::joda::{JodaPattern, Parsed};
+use crate::event::sprintf::Template;
 use crate::event::{Event, Timestamp, Value};
+use crate::plugin::Options;
 use chrono::{DateTime, Datelike, LocalResult, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 
@@ -293,7 +293,7 @@ impl EventFilter for Date {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::options::Options;
+    use crate::plugin::Options;
 
     fn filter(body: &str) -> Date {
         let mut opts = Options::from_text("date", "filter", body).unwrap();

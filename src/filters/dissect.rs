@@ -9,10 +9,10 @@
 //! by the value of `key`), and a `->` suffix that skips a repeated delimiter.
 
 use super::{EventFilter, Outcome};
-use crate::config::field_ref::FieldRef;
-use crate::config::options::Options;
 use crate::config::Error;
+use crate::event::field_ref::FieldRef;
 use crate::event::{Event, Value};
+use crate::plugin::Options;
 
 const DISSECT_FAILURE: &str = "_dissectfailure";
 

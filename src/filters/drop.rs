@@ -1,9 +1,9 @@
 //! `drop` filter: removes the event (or a `percentage` of events).
 
 use super::{EventFilter, Outcome};
-use crate::config::options::Options;
 use crate::config::Error;
 use crate::event::Event;
+use crate::plugin::Options;
 
 pub struct Drop {
     percentage: u32,

@@ -2,10 +2,10 @@
 
 use super::{EventFilter, Outcome};
 use crate::codecs::JSON_PARSE_FAILURE;
-use crate::config::field_ref::FieldRef;
-use crate::config::options::Options;
 use crate::config::Error;
+use crate::event::field_ref::FieldRef;
 use crate::event::{Event, Timestamp, Value, TIMESTAMP};
+use crate::plugin::Options;
 
 pub struct Json {
     source: FieldRef,

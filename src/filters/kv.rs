@@ -9,10 +9,10 @@
 //! separators; the quotes are removed, the brackets too unless `include_brackets`.
 
 use super::{EventFilter, Outcome};
-use crate::config::field_ref::FieldRef;
-use crate::config::options::Options;
 use crate::config::Error;
+use crate::event::field_ref::FieldRef;
 use crate::event::{new_map, Event, Value};
+use crate::plugin::Options;
 
 const KV_FAILURE: &str = "_kv_filter_error";
 

@@ -13,9 +13,9 @@ pub mod kv;
 pub mod mutate;
 pub mod sleep;
 
-use crate::config::options::Options;
 use crate::config::Error;
 use crate::event::Event;
+use crate::plugin::{Options, Registry};
 use common::CommonOptions;
 
 /// A filter over a batch of events. It may change, drop or add events.
@@ -70,39 +70,39 @@ fn per_event<F: EventFilter + 'static>(f: F, common: CommonOptions) -> Box<dyn F
     Box::new(PerEvent::new(f, common))
 }
 
-/// Builds the filter plugin `name` from its options (common options included).
-pub fn build(name: &str, opts: &mut Options) -> Result<Box<dyn Filter>, Error> {
+/// A per-event filter's constructor, with the common options taken first.
+fn simple<F: EventFilter + 'static>(
+    opts: &mut Options,
+    build: fn(&mut Options) -> Result<F, Error>,
+) -> Result<Box<dyn Filter>, Error> {
     let common = CommonOptions::from_options(opts)?;
-    // Accepted for compatibility; Sluice flushes filters that hold events on its own.
-    let _ = opts.bool("periodic_flush")?;
-    Ok(match name {
-        "correlation" => per_event(correlation::Correlation::build(opts)?, common),
-        "date" => per_event(date::Date::build(opts)?, common),
-        "dissect" => per_event(dissect::Dissect::build(opts)?, common),
-        "drop" => per_event(drop::Drop::build(opts)?, common),
-        "grok" => Box::new(grok::Grok::build(opts, common)?),
-        "json" => per_event(json::Json::build(opts)?, common),
-        "kv" => per_event(kv::Kv::build(opts)?, common),
-        "mutate" => per_event(mutate::Mutate::build(opts)?, common),
-        "sleep" => per_event(sleep::Sleep::build(opts)?, common),
-        other => {
-            return Err(opts.error(format!(
-                "unknown filter plugin `{other}` (known: {})",
-                KNOWN.join(", ")
-            )))
-        }
-    })
+    Ok(per_event(build(opts)?, common))
 }
 
-/// Filter plugin names, for messages.
-pub const KNOWN: &[&str] = &[
-    "correlation",
-    "date",
-    "dissect",
-    "drop",
-    "grok",
-    "json",
-    "kv",
-    "mutate",
-    "sleep",
-];
+/// Every filter plugin: name → constructor (common options included).
+pub static REGISTRY: Registry<Box<dyn Filter>> = Registry {
+    kind: "filter",
+    entries: &[
+        ("correlation", |o| {
+            simple(o, correlation::Correlation::build)
+        }),
+        ("date", |o| simple(o, date::Date::build)),
+        ("dissect", |o| simple(o, dissect::Dissect::build)),
+        ("drop", |o| simple(o, drop::Drop::build)),
+        ("grok", |o| {
+            let common = CommonOptions::from_options(o)?;
+            Ok(Box::new(grok::Grok::build(o, common)?))
+        }),
+        ("json", |o| simple(o, json::Json::build)),
+        ("kv", |o| simple(o, kv::Kv::build)),
+        ("mutate", |o| simple(o, mutate::Mutate::build)),
+        ("sleep", |o| simple(o, sleep::Sleep::build)),
+    ],
+};
+
+/// Builds the filter plugin `name` from its options (common options included).
+pub fn build(name: &str, opts: &mut Options) -> Result<Box<dyn Filter>, Error> {
+    // Accepted for compatibility; Sluice flushes filters that hold events on its own.
+    let _ = opts.bool("periodic_flush")?;
+    REGISTRY.build(name, opts)
+}

@@ -5,11 +5,11 @@
 
 use super::common::FieldName;
 use super::{EventFilter, Outcome};
-use crate::config::field_ref::FieldRef;
-use crate::config::options::Options;
-use crate::config::sprintf::Template;
 use crate::config::Error;
+use crate::event::field_ref::FieldRef;
+use crate::event::sprintf::Template;
 use crate::event::{Event, Value};
+use crate::plugin::Options;
 use regex::Regex;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,9 +2,9 @@
 //! throttle a pipeline and to see back-pressure at work.
 
 use super::{EventFilter, Outcome};
-use crate::config::options::Options;
 use crate::config::Error;
 use crate::event::Event;
+use crate::plugin::Options;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 

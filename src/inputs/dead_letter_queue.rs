@@ -9,9 +9,9 @@
 
 use super::{Input, InputContext, InputError};
 use crate::batch::{Ack, AckReceiver, AckStatus, Batch};
-use crate::config::options::Options;
 use crate::config::Error;
 use crate::event::{Event, Timestamp, Value};
+use crate::plugin::Options;
 use crate::queue::dlq;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -286,7 +286,7 @@ mod tests {
             e.timestamp().unwrap().to_iso8601(),
             "2026-11-21T09:59:59.000Z"
         );
-        let r = crate::config::field_ref::FieldRef::parse("[@metadata][dead_letter_queue][reason]")
+        let r = crate::event::field_ref::FieldRef::parse("[@metadata][dead_letter_queue][reason]")
             .unwrap();
         assert_eq!(
             e.get(&r).and_then(Value::as_str),

@@ -3,9 +3,9 @@
 use super::{Input, InputContext, InputError};
 use crate::batch::{Ack, Batch};
 use crate::codecs::Decoder;
-use crate::config::options::Options;
 use crate::config::Error;
 use crate::event::{Event, Timestamp, Value};
+use crate::plugin::Options;
 
 pub struct GeneratorInput {
     lines: Vec<String>,

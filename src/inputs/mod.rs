@@ -11,10 +11,10 @@ pub mod tcp;
 pub mod tls;
 
 use crate::batch::Batch;
-use crate::config::options::Options;
-use crate::config::sprintf::Template;
 use crate::config::Error as ConfigError;
+use crate::event::sprintf::Template;
 use crate::event::{Event, Value};
+use crate::plugin::{Options, Registry};
 use crate::queue::{MemoryQueue, QueueClosed};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
@@ -137,22 +137,23 @@ impl InputContext {
     }
 }
 
+/// Every input plugin: name → constructor.
+pub static REGISTRY: Registry<Box<dyn Input>> = Registry {
+    kind: "input",
+    entries: &[
+        ("beats", |o| Ok(Box::new(beats::BeatsInput::build(o)?))),
+        ("dead_letter_queue", |o| {
+            Ok(Box::new(dead_letter_queue::DeadLetterQueueInput::build(o)?))
+        }),
+        ("generator", |o| {
+            Ok(Box::new(generator::GeneratorInput::build(o)?))
+        }),
+        ("stdin", |o| Ok(Box::new(stdin::StdinInput::build(o)?))),
+        ("tcp", |o| Ok(Box::new(tcp::TcpInput::build(o)?))),
+    ],
+};
+
 /// Builds the input plugin `name` from its options.
 pub fn build(name: &str, opts: &mut Options) -> Result<Box<dyn Input>, ConfigError> {
-    Ok(match name {
-        "beats" => Box::new(beats::BeatsInput::build(opts)?),
-        "dead_letter_queue" => Box::new(dead_letter_queue::DeadLetterQueueInput::build(opts)?),
-        "stdin" => Box::new(stdin::StdinInput::build(opts)?),
-        "generator" => Box::new(generator::GeneratorInput::build(opts)?),
-        "tcp" => Box::new(tcp::TcpInput::build(opts)?),
-        other => {
-            return Err(opts.error(format!(
-                "unknown input plugin `{other}` (known: {})",
-                KNOWN.join(", ")
-            )))
-        }
-    })
+    REGISTRY.build(name, opts)
 }
-
-/// Input plugin names, for messages.
-pub const KNOWN: &[&str] = &["beats", "dead_letter_queue", "generator", "stdin", "tcp"];

@@ -4,8 +4,8 @@
 //! (TLSv1.2, TLSv1.3). Certificates are read when the plugin is built, so a missing or
 //! broken file is a configuration error at load time, not at the first connection.
 
-use crate::config::options::Options;
 use crate::config::Error;
+use crate::plugin::Options;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;

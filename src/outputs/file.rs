@@ -3,10 +3,10 @@
 
 use super::{Output, OutputError};
 use crate::codecs::Encoder;
-use crate::config::options::Options;
-use crate::config::sprintf::Template;
 use crate::config::Error;
+use crate::event::sprintf::Template;
 use crate::event::Event;
+use crate::plugin::Options;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use tokio::fs::{File, OpenOptions};

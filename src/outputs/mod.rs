@@ -7,9 +7,9 @@ pub mod file;
 pub mod null;
 pub mod stdout;
 
-use crate::config::options::Options;
 use crate::config::Error;
 use crate::event::Event;
+use crate::plugin::{Options, Registry};
 
 /// Why an output could not make a batch safe.
 #[derive(Debug, thiserror::Error)]
@@ -41,21 +41,20 @@ pub trait Output: Send + Sync {
     }
 }
 
+/// Every output plugin: name → constructor.
+pub static REGISTRY: Registry<Box<dyn Output>> = Registry {
+    kind: "output",
+    entries: &[
+        ("elasticsearch", |o| {
+            Ok(Box::new(elasticsearch::ElasticsearchOutput::build(o)?))
+        }),
+        ("file", |o| Ok(Box::new(file::FileOutput::build(o)?))),
+        ("null", |o| Ok(Box::new(null::NullOutput::build(o)?))),
+        ("stdout", |o| Ok(Box::new(stdout::StdoutOutput::build(o)?))),
+    ],
+};
+
 /// Builds the output plugin `name` from its options.
 pub fn build(name: &str, opts: &mut Options) -> Result<Box<dyn Output>, Error> {
-    Ok(match name {
-        "elasticsearch" => Box::new(elasticsearch::ElasticsearchOutput::build(opts)?),
-        "file" => Box::new(file::FileOutput::build(opts)?),
-        "null" => Box::new(null::NullOutput::build(opts)?),
-        "stdout" => Box::new(stdout::StdoutOutput::build(opts)?),
-        other => {
-            return Err(opts.error(format!(
-                "unknown output plugin `{other}` (known: {})",
-                KNOWN.join(", ")
-            )))
-        }
-    })
+    REGISTRY.build(name, opts)
 }
-
-/// Output plugin names, for messages.
-pub const KNOWN: &[&str] = &["elasticsearch", "file", "null", "stdout"];

@@ -1,9 +1,9 @@
 //! `null` output: accepts and discards everything (for benchmarks and tests).
 
 use super::{Output, OutputError};
-use crate::config::options::Options;
 use crate::config::Error;
 use crate::event::Event;
+use crate::plugin::Options;
 
 pub struct NullOutput;
 

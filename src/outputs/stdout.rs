@@ -2,9 +2,9 @@
 
 use super::{Output, OutputError};
 use crate::codecs::Encoder;
-use crate::config::options::Options;
 use crate::config::Error;
 use crate::event::Event;
+use crate::plugin::Options;
 use std::io::Write;
 
 /// Writes go through the standard library's locked stdout on the blocking pool: a

@@ -2,8 +2,8 @@
 //! literals converted, so a worker evaluates them without re-parsing anything.
 
 use crate::config::ast::{self, BoolOp, CompareOp, ConditionKind, RvalueKind};
-use crate::config::field_ref::FieldRef;
 use crate::config::Error;
+use crate::event::field_ref::FieldRef;
 use crate::event::{Event, Value};
 use regex::Regex;
 use std::cmp::Ordering;

@@ -5,16 +5,17 @@
 //! closes, workers drain it through filters and outputs, outputs close, and `run`
 //! returns. A second signal exits at once.
 
+pub mod build;
 pub mod condition;
 pub mod tree;
 
-use crate::config::compile::{compile, CompiledOutput, CompiledPipeline};
-use crate::config::options::PluginContext;
 use crate::config::{self, Error as ConfigError};
 use crate::event::Event;
 use crate::inputs::InputContext;
+use crate::plugin::PluginContext;
 use crate::queue::MemoryQueue;
 use crate::settings::Settings;
+use build::{compile, CompiledOutput, CompiledPipeline};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -36,13 +37,7 @@ pub enum Error {
 /// Loads, checks and compiles the configuration `settings` names.
 pub fn load(settings: &Settings) -> Result<CompiledPipeline, ConfigError> {
     let ast = config::load(&settings.source, settings.support_escapes)?;
-    let context = Arc::new(PluginContext {
-        data_dir: settings.data_dir.clone(),
-        batch_size: settings.batch_size,
-        workers: settings.workers,
-        dlq_max_bytes: settings.dlq_max_bytes,
-        dlq_storage_policy: settings.dlq_storage_policy,
-    });
+    let context = Arc::new(PluginContext::from_settings(settings));
     compile(&ast, context)
 }
 

@@ -89,7 +89,7 @@ struct Expander<'a> {
 
 impl Expander<'_> {
     fn new_group(&mut self, field: &str, conversion: Conversion) -> Result<String, CompileError> {
-        crate::config::field_ref::FieldRef::parse(field)
+        crate::event::field_ref::FieldRef::parse(field)
             .map_err(|_| CompileError::BadField(field.to_string()))?;
         let group = format!("_g{}", self.captures.len());
         self.captures.push(CaptureSpec {

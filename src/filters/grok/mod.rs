@@ -17,10 +17,10 @@ pub mod matcher;
 
 use super::common::CommonOptions;
 use super::{EventFilter, Filter, Outcome};
-use crate::config::field_ref::FieldRef;
-use crate::config::options::Options;
 use crate::config::Error;
+use crate::event::field_ref::FieldRef;
 use crate::event::{Event, Value};
+use crate::plugin::Options;
 use compiler::Conversion;
 use library::PatternLibrary;
 use matcher::{MatchResult, Matcher, Scratch};

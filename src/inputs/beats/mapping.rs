@@ -191,7 +191,7 @@ fn copy_beat_hostname(event: &mut Event) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::field_ref::FieldRef;
+    use crate::event::field_ref::FieldRef;
 
     fn mapper() -> Mapper {
         Mapper {

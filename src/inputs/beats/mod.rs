@@ -13,8 +13,8 @@ pub use protocol::{BeatsCodec, CloseReason, Frame, Limits, ProtocolError, Window
 
 use super::tls::TlsServer;
 use super::{Input, InputContext, InputError};
-use crate::config::options::Options;
 use crate::config::Error;
+use crate::plugin::Options;
 use mapping::{Enrich, Mapper, MessageCodec};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

@@ -18,11 +18,11 @@ mod bulk;
 mod client;
 
 use super::{Output, OutputError};
-use crate::config::options::Options;
-use crate::config::sprintf::Template;
 use crate::config::Error;
+use crate::event::sprintf::Template;
 use crate::event::{new_map, Event, Value};
 use crate::metrics;
+use crate::plugin::Options;
 use crate::queue::dlq::{self, DeadLetterQueue, Entry, StoragePolicy};
 use bulk::{Action, Doc, Meta, Verdict};
 pub use client::{Auth, Tls};

@@ -2,40 +2,13 @@
 //! takes the option out; [`Options::finish`] then refuses whatever is left, so an
 //! unknown option or a wrong type is an error at load time with its position.
 
-use super::ast::{self, Pos, ValueKind};
-use super::env;
-use super::error::Error;
-use super::field_ref::FieldRef;
-use super::sprintf::Template;
-use std::path::PathBuf;
+use super::PluginContext;
+use crate::config::ast::{self, Pos, ValueKind};
+use crate::config::env;
+use crate::config::Error;
+use crate::event::field_ref::FieldRef;
+use crate::event::sprintf::Template;
 use std::sync::Arc;
-
-/// What a plugin may need to know about the pipeline it is built for.
-#[derive(Debug, Clone)]
-pub struct PluginContext {
-    /// `--path.data`: where plugins keep state (dead letter queue, sincedb, ...).
-    pub data_dir: PathBuf,
-    /// `-b`: events per batch.
-    pub batch_size: usize,
-    /// `-w`: pipeline workers.
-    pub workers: usize,
-    /// `--dead_letter_queue.max_bytes`: the dead letter queue's size cap.
-    pub dlq_max_bytes: u64,
-    /// `--dead_letter_queue.storage_policy`: `drop_newer` or `drop_older`.
-    pub dlq_storage_policy: crate::queue::dlq::StoragePolicy,
-}
-
-impl Default for PluginContext {
-    fn default() -> Self {
-        PluginContext {
-            data_dir: PathBuf::from("data"),
-            batch_size: 125,
-            workers: 1,
-            dlq_max_bytes: crate::queue::dlq::DEFAULT_MAX_BYTES,
-            dlq_storage_policy: crate::queue::dlq::StoragePolicy::DropNewer,
-        }
-    }
-}
 
 /// Keys each with a list of strings, in the order written (grok's `match`).
 pub type StringListMap = Vec<(String, Vec<String>)>;
@@ -88,7 +61,7 @@ impl Options {
     /// Options parsed from a string, for tests and tools: `parse_for_test("grok", "match => {...}")`.
     pub fn from_text(plugin: &str, kind: &'static str, body: &str) -> Result<Options, Error> {
         let src = format!("filter {{ {plugin} {{ {body} }} }}");
-        let cfg = super::parse(&src, "options", false)?;
+        let cfg = crate::config::parse(&src, "options", false)?;
         let item = cfg
             .sections
             .into_iter()

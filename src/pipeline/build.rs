@@ -2,14 +2,14 @@
 //! options (unknown option or wrong type is an error here, at load time), and compiles
 //! conditions. Nothing is started: `-t` builds exactly this and stops.
 
-use super::ast::{self, Item, SectionKind};
-use super::options::{Options, PluginContext};
-use super::Error;
+use crate::config::ast::{self, Item, SectionKind};
+use crate::config::Error;
 use crate::filters;
 use crate::inputs::{self, Decorator, Input};
 use crate::outputs::{self, Output};
 use crate::pipeline::condition::Condition;
 use crate::pipeline::tree::{FilterNode, OutputNode};
+use crate::plugin::{Options, PluginContext};
 use std::collections::HashSet;
 use std::sync::Arc;
 

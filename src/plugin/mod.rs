@@ -1,0 +1,12 @@
+//! What plugins are built from: their typed [`Options`], the [`PluginContext`] they are
+//! built in, and the [`Registry`] shape that each plugin kind's table of constructors
+//! takes. This module sits below the plugins (they import it, never the reverse) and
+//! above `config/` and `event/`.
+
+mod context;
+mod options;
+mod registry;
+
+pub use context::PluginContext;
+pub use options::{CodecSpec, Options, StringListMap};
+pub use registry::{Constructor, Registry};
