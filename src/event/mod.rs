@@ -168,6 +168,21 @@ impl Event {
         self.get(r).is_some()
     }
 
+    /// Adds `value` at `r` the Logstash way (`add_field`): a field that exists already
+    /// becomes an array holding both.
+    pub fn add_value(&mut self, r: &FieldRef, value: Value) {
+        match self.get_mut(r) {
+            Some(Value::Array(items)) => items.push(value),
+            Some(existing) => {
+                let old = std::mem::take(existing);
+                *existing = Value::Array(vec![old, value]);
+            }
+            None => {
+                self.insert(r, value);
+            }
+        }
+    }
+
     /// Sets the value at `r`, creating intermediate maps. Returns false, changing
     /// nothing, when a parent on the path is a scalar or the reference is the bare
     /// `[@metadata]` root with a non-map value.

@@ -37,27 +37,6 @@ impl FieldName {
     }
 }
 
-/// Adds `value` at `key` the Logstash way: a field that exists already becomes an array.
-pub fn add_field_value(event: &mut Event, key: &str, value: String) {
-    if let Ok(r) = FieldRef::parse(key) {
-        add_value(event, &r, Value::String(value));
-    }
-}
-
-/// [`add_field_value`] for a parsed reference and any value.
-pub fn add_value(event: &mut Event, r: &FieldRef, value: Value) {
-    match event.get_mut(r) {
-        Some(Value::Array(items)) => items.push(value),
-        Some(existing) => {
-            let old = std::mem::take(existing);
-            *existing = Value::Array(vec![old, value]);
-        }
-        None => {
-            event.insert(r, value);
-        }
-    }
-}
-
 /// The shared options of one filter instance.
 #[derive(Debug, Clone, Default)]
 pub struct CommonOptions {
@@ -109,7 +88,7 @@ impl CommonOptions {
         for (name, value) in &self.add_field {
             let v = value.render(event).into_owned();
             if let Some(r) = name.resolve(event).map(|r| r.into_owned()) {
-                add_value(event, &r, Value::String(v));
+                event.add_value(&r, Value::String(v));
             }
         }
         for tag in &self.add_tag {

@@ -82,7 +82,9 @@ impl Decorator {
         for (k, v) in &self.add_field {
             let key = k.render(event).into_owned();
             let value = v.render(event).into_owned();
-            crate::filters::common::add_field_value(event, &key, value);
+            if let Ok(r) = crate::event::field_ref::FieldRef::parse(&key) {
+                event.add_value(&r, Value::String(value));
+            }
         }
     }
 }
