@@ -35,10 +35,13 @@
 //! closed stdout): the batch fails at once and its inputs do not confirm it.
 //!
 //! Transport details stay in the output: Elasticsearch's bulk encoding, per-item
-//! verdicts and 413 splitting.
+//! verdicts and 413 splitting. The HTTP client that HTTP-based outputs share (options,
+//! TLS, auth, classification of exchanges) is [`http_client`].
 
 pub mod elasticsearch;
 pub mod file;
+pub mod http;
+pub mod http_client;
 pub mod null;
 pub mod stdout;
 
@@ -243,6 +246,7 @@ pub static REGISTRY: Registry<Box<dyn Output>> = Registry {
             Ok(Box::new(elasticsearch::ElasticsearchOutput::build(o)?))
         }),
         ("file", |o| Ok(Box::new(file::FileOutput::build(o)?))),
+        ("http", |o| Ok(Box::new(http::HttpOutput::build(o)?))),
         ("null", |o| Ok(Box::new(null::NullOutput::build(o)?))),
         ("stdout", |o| Ok(Box::new(stdout::StdoutOutput::build(o)?))),
     ],
