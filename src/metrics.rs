@@ -26,6 +26,37 @@ pub fn latency_buckets() -> Histogram {
     Histogram::new(exponential_buckets(0.001, 2.0, 18))
 }
 
+/// What the pipeline runtime records about the flow of events.
+pub struct Pipeline {
+    /// Events an input put in the queue, by `plugin_id` (recorded where inputs push).
+    pub input_events: CounterFamily,
+    /// Events workers took from the queue into the filters.
+    pub filter_events_in: Counter,
+    /// Events that left the filters for the outputs (drops and clones change the count).
+    pub filter_events_out: Counter,
+    /// Events in the queue, sampled when a worker takes a batch.
+    pub queue_events: Gauge,
+    /// Bytes (approximate) in the queue, sampled likewise.
+    pub queue_bytes: Gauge,
+    /// Batches failed back to their inputs (not acknowledged).
+    pub batches_failed: Counter,
+}
+
+/// The Beats input's connections.
+pub struct Beats {
+    /// Connections open now.
+    pub connections: Gauge,
+    /// Connections accepted, in total.
+    pub connections_accepted: Counter,
+}
+
+/// Grok, by `pattern` (the pattern text as configured; a handful per pipeline).
+pub struct Grok {
+    pub matches: CounterFamily,
+    pub failures: CounterFamily,
+    pub timeouts: CounterFamily,
+}
+
 /// What the delivery engine records per output (label `plugin_id`), for every output
 /// alike: the outputs themselves record only their transport's own figures.
 pub struct Outputs {
@@ -73,6 +104,9 @@ pub struct DeadLetterQueue {
 
 pub struct Metrics {
     registry: Registry,
+    pub pipeline: Pipeline,
+    pub beats: Beats,
+    pub grok: Grok,
     pub outputs: Outputs,
     pub elasticsearch: Elasticsearch,
     pub dead_letter_queue: DeadLetterQueue,
@@ -80,6 +114,78 @@ pub struct Metrics {
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     let mut registry = Registry::with_prefix("sluice");
+    let pipeline = Pipeline {
+        input_events: Family::default(),
+        filter_events_in: Counter::default(),
+        filter_events_out: Counter::default(),
+        queue_events: Gauge::default(),
+        queue_bytes: Gauge::default(),
+        batches_failed: Counter::default(),
+    };
+    registry.register(
+        "input_events",
+        "Events inputs put in the queue",
+        pipeline.input_events.clone(),
+    );
+    registry.register(
+        "pipeline_filter_events_in",
+        "Events workers took from the queue",
+        pipeline.filter_events_in.clone(),
+    );
+    registry.register(
+        "pipeline_filter_events_out",
+        "Events that left the filters for the outputs",
+        pipeline.filter_events_out.clone(),
+    );
+    registry.register(
+        "queue_events",
+        "Events in the queue",
+        pipeline.queue_events.clone(),
+    );
+    registry.register(
+        "queue_size_bytes",
+        "Approximate bytes in the queue",
+        pipeline.queue_bytes.clone(),
+    );
+    registry.register(
+        "pipeline_batches_failed",
+        "Batches failed back to their inputs",
+        pipeline.batches_failed.clone(),
+    );
+    let beats = Beats {
+        connections: Gauge::default(),
+        connections_accepted: Counter::default(),
+    };
+    registry.register(
+        "beats_connections",
+        "Beats connections open",
+        beats.connections.clone(),
+    );
+    registry.register(
+        "beats_connections_accepted",
+        "Beats connections accepted",
+        beats.connections_accepted.clone(),
+    );
+    let grok = Grok {
+        matches: Family::default(),
+        failures: Family::default(),
+        timeouts: Family::default(),
+    };
+    registry.register(
+        "grok_matches",
+        "Grok matches by pattern",
+        grok.matches.clone(),
+    );
+    registry.register(
+        "grok_failures",
+        "Grok events no pattern matched, by pattern",
+        grok.failures.clone(),
+    );
+    registry.register(
+        "grok_timeouts",
+        "Grok matches cut off by timeout_millis, by pattern",
+        grok.timeouts.clone(),
+    );
     let outputs = Outputs {
         delivered: Family::default(),
         rejected: Family::default(),
@@ -189,6 +295,9 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     );
     Metrics {
         registry,
+        pipeline,
+        beats,
+        grok,
         outputs,
         elasticsearch,
         dead_letter_queue,
@@ -249,5 +358,53 @@ mod tests {
         assert!(text.contains("sluice_elasticsearch_bulk_duration_seconds_bucket"));
         assert!(text.contains("sluice_elasticsearch_bulk_sent_bytes_total"));
         assert!(text.contains("sluice_dead_letter_queue_size_bytes"));
+    }
+
+    #[test]
+    fn every_internal_event_is_exported_under_its_name() {
+        let m = get();
+        m.pipeline.input_events.get_or_create(&plugin("in-1")).inc();
+        m.pipeline.filter_events_in.inc();
+        m.pipeline.queue_events.set(7);
+        m.beats.connections.set(2);
+        m.grok
+            .matches
+            .get_or_create(&label("pattern", "%{WORD:w}"))
+            .inc();
+        m.outputs
+            .retries
+            .get_or_create(&plugin_reason("out-1", "http_503"))
+            .inc_by(4);
+        m.outputs
+            .send_duration
+            .get_or_create(&plugin("out-1"))
+            .observe(0.02);
+        let text = encode_text();
+        for line in [
+            "sluice_input_events_total{plugin_id=\"in-1\"} 1",
+            "sluice_queue_events 7",
+            "sluice_beats_connections 2",
+            "sluice_grok_matches_total{pattern=\"%{WORD:w}\"} 1",
+            "sluice_output_retries_total{plugin_id=\"out-1\",reason=\"http_503\"} 4",
+        ] {
+            assert!(text.contains(line), "missing `{line}` in\n{text}");
+        }
+        // Registered even before their first sample.
+        for name in [
+            "sluice_pipeline_filter_events_in",
+            "sluice_pipeline_filter_events_out",
+            "sluice_queue_size_bytes",
+            "sluice_pipeline_batches_failed",
+            "sluice_beats_connections_accepted",
+            "sluice_grok_failures",
+            "sluice_grok_timeouts",
+            "sluice_output_events_delivered",
+            "sluice_output_events_dead_lettered",
+            "sluice_output_dead_letter_lost",
+            "sluice_output_events_undelivered",
+            "sluice_output_send_duration_seconds",
+        ] {
+            assert!(text.contains(&format!("# TYPE {name} ")), "missing {name}");
+        }
     }
 }

@@ -284,14 +284,22 @@ async fn worker(
 ) -> usize {
     use futures::FutureExt;
     let mut undelivered = 0;
+    let m = &crate::metrics::get().pipeline;
     while let Some(batch) = queue.pop(batch_size, delay).await {
+        let depth = queue.stats();
+        m.queue_events.set(depth.events as i64);
+        m.queue_bytes.set(depth.bytes as i64);
+        m.filter_events_in.inc_by(batch.len() as u64);
         let guard = FailUnlessDone(batch.acks().to_vec());
         let outcome = std::panic::AssertUnwindSafe(process(n, batch, &stages))
             .catch_unwind()
             .await;
         match outcome {
             Ok(true) => guard.done(),
-            Ok(false) => undelivered += 1,
+            Ok(false) => {
+                m.batches_failed.inc();
+                undelivered += 1;
+            }
             Err(panic) => {
                 let message = panic
                     .downcast_ref::<&str>()
@@ -299,6 +307,7 @@ async fn worker(
                     .or_else(|| panic.downcast_ref::<String>().cloned())
                     .unwrap_or_default();
                 tracing::error!(worker = n, panic = %message, "a filter or output panicked; its batch is not acknowledged");
+                m.batches_failed.inc();
                 undelivered += 1;
             }
         }
@@ -327,6 +336,10 @@ impl Drop for FailUnlessDone {
 /// Runs one batch through the filters and outputs; false when an output failed.
 async fn process(n: usize, mut batch: crate::batch::Batch, stages: &Stages) -> bool {
     run_filters(&stages.filters, &mut batch.events);
+    crate::metrics::get()
+        .pipeline
+        .filter_events_out
+        .inc_by(batch.events.len() as u64);
     if batch.events.is_empty() {
         return true;
     }
