@@ -8,5 +8,5 @@ mod options;
 mod registry;
 
 pub use context::PluginContext;
-pub use options::{CodecSpec, Options, StringListMap};
+pub use options::{CodecSpec, Options, Spanned, StringListMap};
 pub use registry::{Constructor, Registry};

@@ -13,6 +13,22 @@ use std::sync::Arc;
 /// Keys each with a list of strings, in the order written (grok's `match`).
 pub type StringListMap = Vec<(String, Vec<String>)>;
 
+/// A value with the position it was written at, so that a plugin that finds something
+/// wrong with one entry of a list or hash (a bad field reference in
+/// `mutate { rename => ... }`) can name that entry's `file:line:column`, not the plugin's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Spanned<T> {
+    pub value: T,
+    pub pos: Pos,
+}
+
+impl<T> std::ops::Deref for Spanned<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.value
+    }
+}
+
 /// The options of one plugin (or codec) instance.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -243,6 +259,108 @@ impl Options {
             .map(Some)
     }
 
+    /// [`Options::string`] with the value's position.
+    pub fn string_spanned(&mut self, name: &str) -> Result<Option<Spanned<String>>, Error> {
+        let Some(v) = self.take(name)? else {
+            return Ok(None);
+        };
+        Ok(Some(Spanned {
+            value: self.scalar_text(name, &v)?,
+            pos: v.pos.clone(),
+        }))
+    }
+
+    /// [`Options::string_list`] with each item's position.
+    pub fn string_list_spanned(
+        &mut self,
+        name: &str,
+    ) -> Result<Option<Vec<Spanned<String>>>, Error> {
+        let Some(v) = self.take(name)? else {
+            return Ok(None);
+        };
+        let items = match &v.kind {
+            ValueKind::Array(items) => items.iter().collect(),
+            _ => vec![&v],
+        };
+        items
+            .into_iter()
+            .map(|item| {
+                Ok(Spanned {
+                    value: self.scalar_text(name, item)?,
+                    pos: item.pos.clone(),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some)
+    }
+
+    /// [`Options::string_map`] with the position of each key and each value.
+    #[allow(clippy::type_complexity)]
+    pub fn string_map_spanned(
+        &mut self,
+        name: &str,
+    ) -> Result<Option<Vec<(Spanned<String>, Spanned<String>)>>, Error> {
+        let Some(pairs) = self.pairs_spanned(name)? else {
+            return Ok(None);
+        };
+        pairs
+            .into_iter()
+            .map(|(k, v)| {
+                let value = Spanned {
+                    value: self.scalar_text(name, &v)?,
+                    pos: v.pos.clone(),
+                };
+                Ok((k, value))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some)
+    }
+
+    /// [`Options::pairs`] with each key's position (values carry their own).
+    #[allow(clippy::type_complexity)]
+    pub fn pairs_spanned(
+        &mut self,
+        name: &str,
+    ) -> Result<Option<Vec<(Spanned<String>, ast::Value)>>, Error> {
+        let Some(v) = self.take(name)? else {
+            return Ok(None);
+        };
+        match v.kind {
+            ValueKind::Hash(entries) => entries
+                .into_iter()
+                .map(|e| {
+                    let key = env::substitute(&e.key)
+                        .map_err(|err| self.option_error(name, &e.key_pos, err))?;
+                    Ok((
+                        Spanned {
+                            value: key,
+                            pos: e.key_pos,
+                        },
+                        e.value,
+                    ))
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some),
+            ValueKind::Array(items) if items.len() % 2 == 0 => {
+                let mut out = Vec::with_capacity(items.len() / 2);
+                let mut it = items.into_iter();
+                while let (Some(k), Some(v)) = (it.next(), it.next()) {
+                    let key = Spanned {
+                        value: self.scalar_text(name, &k)?,
+                        pos: k.pos.clone(),
+                    };
+                    out.push((key, v));
+                }
+                Ok(Some(out))
+            }
+            _ => Err(self.option_error(
+                name,
+                &v.pos,
+                "expected a hash like { \"key\" => \"value\" }",
+            )),
+        }
+    }
+
     /// A hash whose values are a string or a list of strings, e.g. grok's `match`.
     pub fn string_list_map(&mut self, name: &str) -> Result<Option<StringListMap>, Error> {
         let Some(pairs) = self.pairs(name)? else {
@@ -264,33 +382,9 @@ impl Options {
 
     /// Key/value pairs from a hash or from an array of alternating keys and values.
     pub fn pairs(&mut self, name: &str) -> Result<Option<Vec<(String, ast::Value)>>, Error> {
-        let Some(v) = self.take(name)? else {
-            return Ok(None);
-        };
-        match v.kind {
-            ValueKind::Hash(entries) => entries
-                .into_iter()
-                .map(|e| {
-                    let key = env::substitute(&e.key)
-                        .map_err(|err| self.option_error(name, &e.key_pos, err))?;
-                    Ok((key, e.value))
-                })
-                .collect::<Result<Vec<_>, _>>()
-                .map(Some),
-            ValueKind::Array(items) if items.len() % 2 == 0 => {
-                let mut out = Vec::with_capacity(items.len() / 2);
-                let mut it = items.into_iter();
-                while let (Some(k), Some(v)) = (it.next(), it.next()) {
-                    out.push((self.scalar_text(name, &k)?, v));
-                }
-                Ok(Some(out))
-            }
-            _ => Err(self.option_error(
-                name,
-                &v.pos,
-                "expected a hash like { \"key\" => \"value\" }",
-            )),
-        }
+        Ok(self
+            .pairs_spanned(name)?
+            .map(|pairs| pairs.into_iter().map(|(k, v)| (k.value, v)).collect()))
     }
 
     /// A field reference option.
@@ -401,5 +495,45 @@ fn merge(prev: ast::Value, next: ast::Value) -> Result<ast::Value, Pos> {
             })
         }
         _ => Err(next.pos),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_entries_carry_their_own_positions() {
+        let mut o = Options::from_text(
+            "mutate",
+            "filter",
+            "rename => {\n  \"a\" => \"b\"\n  \"[bad\" => \"c\"\n}",
+        )
+        .unwrap();
+        let pairs = o.string_map_spanned("rename").unwrap().unwrap();
+        assert_eq!(pairs.len(), 2);
+        let (key, value) = &pairs[1];
+        assert_eq!(key.value, "[bad");
+        assert_eq!(value.value, "c");
+        // The second entry is on its own line, after the plugin's.
+        assert_eq!(key.pos.line, pairs[0].0.pos.line + 1);
+        assert!(value.pos.column > key.pos.column);
+        let err = o.option_error("rename", &key.pos, "bad field reference");
+        assert!(
+            err.to_string().contains(&format!(":{}:", key.pos.line)),
+            "{err}"
+        );
+        assert_ne!(key.pos.line, o.pos().line);
+    }
+
+    #[test]
+    fn list_items_carry_their_own_positions() {
+        let mut o = Options::from_text("x", "filter", "l => [\"a\",\n \"b\"]").unwrap();
+        let items = o.string_list_spanned("l").unwrap().unwrap();
+        assert_eq!(items[0].value, "a");
+        assert_eq!(items[1].pos.line, items[0].pos.line + 1);
+        let mut o = Options::from_text("x", "filter", "s => \"v\"").unwrap();
+        let s = o.string_spanned("s").unwrap().unwrap();
+        assert_eq!(*s, "v");
     }
 }
