@@ -121,12 +121,20 @@ struct Writer {
     segments: Vec<(u64, u64)>,
     file: Option<File>,
     dirty: bool,
+    counts: Counts,
 }
 
 /// A dead letter queue open for writing, shared by every output of the process that
 /// writes to the same directory.
 pub struct DeadLetterQueue {
     writer: Mutex<Writer>,
+}
+
+/// This queue's own counts (the process-wide metrics add up every queue).
+#[derive(Default)]
+struct Counts {
+    written: u64,
+    dropped: u64,
 }
 
 /// Open queues by directory, so two outputs never append to one segment at once.
@@ -161,6 +169,7 @@ impl DeadLetterQueue {
                 segments,
                 file: None,
                 dirty: false,
+                counts: Counts::default(),
             }),
         });
         metrics::get()
@@ -195,10 +204,21 @@ impl DeadLetterQueue {
                 written += 1;
             }
         }
+        w.counts.written += written as u64;
         let m = &metrics::get().dead_letter_queue;
         m.written.inc_by(written as u64);
         m.size.set(w.segments.iter().map(|(_, s)| *s as i64).sum());
         Ok(written)
+    }
+
+    /// Entries this queue appended since it was opened.
+    pub fn written_entries(&self) -> u64 {
+        self.lock().counts.written
+    }
+
+    /// Entries this queue refused or deleted to stay under its cap since it was opened.
+    pub fn dropped_entries(&self) -> u64 {
+        self.lock().counts.dropped
     }
 
     /// Makes what was written durable.
@@ -244,6 +264,12 @@ impl Writer {
     /// Appends one line, applying the cap. Returns false when the line was dropped.
     fn append(&mut self, line: &[u8]) -> Result<bool, DlqError> {
         let len = line.len() as u64;
+        if len > self.max_bytes {
+            // No policy can make room for it: deleting older entries would lose them
+            // for nothing (and, with one segment left, never end).
+            self.dropped(1, "the entry is larger than the whole queue");
+            return Ok(false);
+        }
         if self.total() + len > self.max_bytes {
             match self.policy {
                 StoragePolicy::DropNewer => {
@@ -251,17 +277,18 @@ impl Writer {
                     return Ok(false);
                 }
                 StoragePolicy::DropOlder => {
-                    while self.total() + len > self.max_bytes && !self.segments.is_empty() {
+                    // Ends: every turn deletes a segment, and a rotation only adds an
+                    // empty one, after which the entry fits (len <= max_bytes).
+                    while self.total() + len > self.max_bytes {
                         if self.segments.len() == 1 {
                             // Only the open segment is left: start a fresh one so the
                             // old one can go.
                             self.rotate()?;
                         }
+                        if self.segments.len() < 2 {
+                            break;
+                        }
                         self.delete_oldest()?;
-                    }
-                    if len > self.max_bytes {
-                        self.dropped(1, "the entry is larger than the whole queue");
-                        return Ok(false);
                     }
                 }
             }
@@ -346,10 +373,12 @@ impl Writer {
             .dropped
             .get_or_create(&metrics::label("policy", "drop_older"))
             .inc_by(lost as u64);
+        self.counts.dropped += lost as u64;
         Ok(())
     }
 
-    fn dropped(&self, n: u64, why: &str) {
+    fn dropped(&mut self, n: u64, why: &str) {
+        self.counts.dropped += n;
         tracing::warn!(
             dir = %self.dir.display(),
             max_bytes = self.max_bytes,
@@ -451,6 +480,50 @@ mod tests {
         // What is left is a contiguous run of the newest entries.
         let first = got[0]["event"]["n"].as_i64().unwrap();
         assert_eq!(first as usize + got.len(), 500);
+    }
+
+    /// A cap smaller than one entry, under drop_older, with a segment already on disk:
+    /// the entry is refused and counted, the older entries stay, and the call returns.
+    #[test]
+    fn drop_older_refuses_an_entry_larger_than_the_cap_without_looping() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = queue_dir(tmp.path(), "oversize");
+        let q = DeadLetterQueue::open(&dir, 4096, StoragePolicy::DropOlder).unwrap();
+        let small = event(1);
+        assert_eq!(q.write(&[entry(&small)]).unwrap(), 1);
+        let mut big = event(2);
+        big.insert_field("blob", Value::from("x".repeat(10_000)));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let q2 = q.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(q2.write(&[entry(&big)]).map_err(|e| e.to_string()));
+        });
+        let written = rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("write of an oversize entry did not return (drop_older loops)");
+        assert_eq!(written, Ok(0));
+        assert_eq!(q.dropped_entries(), 1);
+        assert_eq!(q.written_entries(), 1);
+        // The entry already there is not sacrificed for one that can never fit.
+        assert_eq!(lines(&dir).len(), 1);
+    }
+
+    /// What `write` returns is what is on disk; refusals are counted as dropped, never
+    /// as written (callers count dead-lettered events from this number).
+    #[test]
+    fn write_returns_only_what_it_wrote() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = queue_dir(tmp.path(), "counts");
+        let q = DeadLetterQueue::open(&dir, 1500, StoragePolicy::DropNewer).unwrap();
+        let events: Vec<Event> = (0..40).map(event).collect();
+        let entries: Vec<Entry> = events.iter().map(entry).collect();
+        let first = q.write(&entries[..20]).unwrap();
+        let second = q.write(&entries[20..]).unwrap();
+        assert!(first > 0 && first < 20, "{first}");
+        assert_eq!(second, 0);
+        assert_eq!(lines(&dir).len(), first);
+        assert_eq!(q.written_entries(), first as u64);
+        assert_eq!(q.dropped_entries(), 40 - first as u64);
     }
 
     #[test]
