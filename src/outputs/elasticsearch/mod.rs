@@ -738,13 +738,15 @@ impl Output for ElasticsearchOutput {
             );
         }
         let q = self.dead_letter_queue()?;
-        q.write(&entries)
-            .and_then(|_| q.sync())
+        // Entries refused by the cap are counted by the queue as dropped, not here.
+        let written = q
+            .write(&entries)
+            .and_then(|n| q.sync().map(|()| n))
             .map_err(|e| OutputError::Fatal(e.to_string()))?;
         metrics::get()
             .elasticsearch
             .documents_dead_lettered
-            .inc_by(entries.len() as u64);
+            .inc_by(written as u64);
         Ok(())
     }
 
