@@ -13,7 +13,7 @@ use crate::batch::{Ack, AckReceiver, AckStatus, Batch};
 use crate::config::Error;
 use crate::event::{Event, Timestamp, Value};
 use crate::plugin::Options;
-use crate::queue::dlq;
+use crate::queue::{dlq, segment};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -88,16 +88,12 @@ fn read_commit(path: &Path) -> Option<Position> {
     })
 }
 
+/// Saves the position so that a crash leaves the old or the new one, never a mix.
 fn write_commit(path: &Path, pos: Position) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, format!("{} {}\n", pos.segment, pos.offset))?;
-    std::fs::rename(&tmp, path)
+    segment::write_atomic(path, format!("{} {}\n", pos.segment, pos.offset).as_bytes())
 }
 
-/// Turns one queue line back into its event.
+/// Turns one queue entry back into its event.
 fn decode(line: &[u8], now: Timestamp) -> Result<Event, String> {
     let entry: Entry = serde_json::from_slice(line).map_err(|e| e.to_string())?;
     let Value::Map(fields) = entry.event else {
@@ -230,14 +226,24 @@ impl Input for DeadLetterQueueInput {
                 }
             }
             let start = (pos.offset as usize).min(data.len());
-            // Only complete lines: the writer may be in the middle of one.
-            let end = match memchr::memrchr(b'\n', &data[start..]) {
-                Some(i) => start + i + 1,
-                None => start,
-            };
-            if end == start {
-                // Once a later segment exists this one is complete (a partial line left
-                // by a crash is skipped).
+            // Complete records only: the writer may be in the middle of one.
+            let scan = segment::scan(&data, start);
+            let later_segment = self.next_segment(pos.segment).is_some();
+            for d in &scan.damaged {
+                // A damaged tail of the segment being written is a write in progress;
+                // anything else is damage: skipped, loudly.
+                if d.end == data.len() && d.start == scan.valid_end && !later_segment {
+                    continue;
+                }
+                tracing::error!(
+                    segment = %path.display(),
+                    offset = d.start,
+                    bytes = d.end - d.start,
+                    "skipping a damaged part of the dead letter queue"
+                );
+            }
+            if scan.records.is_empty() {
+                // Once a later segment exists this one is complete.
                 if self.advance_or_wait(&mut pos, &ctx).await {
                     break;
                 }
@@ -245,25 +251,21 @@ impl Input for DeadLetterQueueInput {
             }
             let now = Timestamp::now();
             let mut events = Vec::with_capacity(self.batch_size);
-            let mut offset = start;
-            for line in data[start..end].split_inclusive(|&b| b == b'\n') {
-                offset += line.len();
-                let text = line.strip_suffix(b"\n").unwrap_or(line);
-                if !text.is_empty() {
-                    match decode(text, now) {
-                        Ok(e) => events.push(e),
-                        Err(e) => tracing::warn!(
-                            segment = %path.display(),
-                            offset = offset - line.len(),
-                            error = %e,
-                            "skipping an unreadable dead letter queue entry"
-                        ),
-                    }
+            let last = scan.records.len() - 1;
+            for (i, r) in scan.records.iter().enumerate() {
+                match decode(&data[r.clone()], now) {
+                    Ok(e) => events.push(e),
+                    Err(e) => tracing::warn!(
+                        segment = %path.display(),
+                        offset = r.start - segment::HEADER,
+                        error = %e,
+                        "skipping an unreadable dead letter queue entry"
+                    ),
                 }
-                if events.len() >= self.batch_size || offset == end {
+                if events.len() >= self.batch_size || i == last {
                     let at = Position {
                         segment: pos.segment,
-                        offset: offset as u64,
+                        offset: if i == last { scan.valid_end } else { r.end } as u64,
                     };
                     let (ack, rx) = Ack::channel();
                     let batch = Batch::new(std::mem::take(&mut events), ack);
@@ -312,7 +314,7 @@ mod tests {
         assert!(decode(b"{}", Timestamp::now()).is_err());
     }
 
-    use crate::queue::MemoryQueue;
+    use crate::queue::{MemoryQueue, Queue};
     use std::sync::Arc;
     use tokio_util::sync::CancellationToken;
 
@@ -351,7 +353,7 @@ mod tests {
             commit_file: Some(data.join("last_commit")),
             batch_size: 1,
         });
-        let queue = Arc::new(MemoryQueue::new(1, 1 << 20));
+        let queue = Arc::new(Queue::Memory(MemoryQueue::new(1, 1 << 20)));
         let shutdown = CancellationToken::new();
         let ctx = InputContext::new("dlq", queue.clone(), shutdown.clone(), Default::default());
         let task = tokio::spawn(input.run(ctx));

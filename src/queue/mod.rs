@@ -2,5 +2,6 @@
 
 pub mod dlq;
 pub mod memory;
+pub mod segment;
 
 pub use memory::{MemoryQueue, QueueClosed};
