@@ -13,7 +13,7 @@ use crate::config::{self, Error as ConfigError};
 use crate::event::Event;
 use crate::inputs::InputContext;
 use crate::plugin::PluginContext;
-use crate::queue::MemoryQueue;
+use crate::queue::Queue;
 use crate::settings::Settings;
 use build::{compile, CompiledOutput, CompiledPipeline};
 use std::sync::Arc;
@@ -30,6 +30,8 @@ pub enum Error {
     Runtime(std::io::Error),
     #[error("input {id} failed: {message}")]
     Input { id: String, message: String },
+    #[error(transparent)]
+    Queue(#[from] crate::queue::PersistedError),
     #[error("{0} batch(es) could not be delivered")]
     Undelivered(usize),
 }
@@ -108,10 +110,7 @@ pub async fn run_pipeline(
         outputs,
         output_tree,
     } = pipeline;
-    let queue = Arc::new(MemoryQueue::new(
-        settings.queue_max_events,
-        settings.queue_max_bytes,
-    ));
+    let queue = Arc::new(Queue::from_settings(settings)?);
     let stages = Arc::new(Stages {
         filters,
         outputs,
@@ -193,7 +192,7 @@ struct Stages {
 /// acknowledged (its input does not confirm it), and the worker carries on.
 async fn worker(
     n: usize,
-    queue: Arc<MemoryQueue>,
+    queue: Arc<Queue>,
     stages: Arc<Stages>,
     batch_size: usize,
     delay: Duration,
