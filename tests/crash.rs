@@ -512,3 +512,151 @@ fn a_queue_smaller_than_the_input_holds_inputs_back_and_loses_nothing() {
     );
     eprintln!("queue.max_bytes {CAP}: peak {peak} bytes on disk, {EVENTS} events delivered once");
 }
+
+/// The osmem-server binary (OpenSearch-compatible), from the test venv.
+fn osmem_bin() -> PathBuf {
+    let direct = common::venv().join("bin").join("osmem-server");
+    if direct.exists() {
+        return direct;
+    }
+    let out = std::process::Command::new(common::venv_bin("python"))
+        .args([
+            "-c",
+            "import osmem_server; print(osmem_server.resolve_binary())",
+        ])
+        .output()
+        .expect("cannot run the venv's python");
+    assert!(
+        out.status.success(),
+        "osmem-server is not installed in the venv: run scripts/test.sh"
+    );
+    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+}
+
+/// A GET over plain HTTP/1.0 on loopback; the body as JSON (Null when not JSON).
+fn get_json(port: u16, path: &str) -> serde_json::Value {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return serde_json::Value::Null;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+    let _ = write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+    let mut resp = Vec::new();
+    let _ = s.read_to_end(&mut resp);
+    let body = resp
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(&resp[..0], |i| &resp[i + 4..]);
+    serde_json::from_slice(body).unwrap_or_default()
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))?
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0)
+}
+
+fn dir_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter(|e| e.path().extension().is_some_and(|x| x == "page"))
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn an_output_down_fills_the_disk_queue_to_its_cap_then_everything_is_delivered() {
+    // Far more than the queue and the socket buffers hold; big batches, because each
+    // bulk request to the test server takes about a second.
+    const EVENTS: u64 = 20_000;
+    const CAP: u64 = 1024 * 1024;
+    let tmp = tempfile::tempdir().unwrap();
+    let (port, es_port) = (free_port(), free_port());
+    let config = format!(
+        r#"input {{ tcp {{ host => "127.0.0.1" port => {port} codec => json_lines }} }}
+        output {{ elasticsearch {{ hosts => ["127.0.0.1:{es_port}"] index => "down" retry_max_interval => 1 }} }}"#
+    );
+    let mut sluice = Sluice::new(
+        tmp.path(),
+        config,
+        &["--queue.max_bytes", "1mb", "-b", "1000"],
+    );
+    sluice.start();
+    assert!(
+        wait_for_port(port, Duration::from_secs(30)),
+        "{}",
+        sluice.log_text()
+    );
+    let sender = std::thread::spawn(move || {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        for id in 0..EVENTS {
+            let line = format!(
+                "{{\"message\":\"tcp\",\"id\":{id},\"pad\":\"{}\"}}\n",
+                "x".repeat(200)
+            );
+            s.write_all(line.as_bytes()).unwrap();
+        }
+    });
+    // The output is down: the queue fills to its cap, then the input waits.
+    let qdir = tmp.path().join("queue");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while dir_bytes(&qdir) < CAP {
+        assert!(
+            Instant::now() < deadline,
+            "the queue never filled: {} bytes",
+            dir_bytes(&qdir)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let pid = sluice.child.as_ref().unwrap().id();
+    let rss_full = rss_kib(pid);
+    std::thread::sleep(Duration::from_secs(5));
+    let (size, rss_later) = (dir_bytes(&qdir), rss_kib(pid));
+    assert!(!sender.is_finished(), "the input was not held back");
+    // One input batch (1000 events) may enter past the cap.
+    assert!(
+        size <= CAP + 300 * 1024,
+        "the queue grew past its cap: {size} bytes"
+    );
+    assert!(
+        rss_later < rss_full + 16 * 1024,
+        "memory grew while the output was down: {rss_full} KiB -> {rss_later} KiB"
+    );
+    // The output comes back: everything arrives.
+    let mut cmd = std::process::Command::new(osmem_bin());
+    cmd.args(["-addr", &format!("127.0.0.1:{es_port}"), "-no-stdin-watch"]);
+    let _server = common::spawn(cmd);
+    assert!(
+        wait_for_port(es_port, Duration::from_secs(20)),
+        "osmem-server did not start"
+    );
+    sender.join().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(150);
+    loop {
+        let v = get_json(es_port, "/down/_count");
+        if v["count"].as_u64() == Some(EVENTS) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not all delivered: {v}\n{}",
+            sluice.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    sluice.stop(Duration::from_secs(30));
+    eprintln!(
+        "output down: queue at {size} bytes (cap {CAP}), RSS {rss_full} -> {rss_later} KiB, then {EVENTS} delivered"
+    );
+}
