@@ -3,7 +3,7 @@
 use anyhow::Context as _;
 use clap::Parser;
 use sluice::config::Source;
-use sluice::settings::{parse_bytes, LogFormat, Settings};
+use sluice::settings::{parse_bytes, LogFormat, QueueType, Settings};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -56,9 +56,31 @@ struct Cli {
     #[arg(long = "queue.max_events", value_name = "N")]
     queue_max_events: Option<usize>,
 
-    /// Bound of the in-memory queue, in bytes (e.g. 64mb) [default: 64mb].
+    /// Bound of the queue in bytes (e.g. 64mb): in memory [default: 64mb], or of the
+    /// pages on disk with --queue.type persisted [default: 1gb].
     #[arg(long = "queue.max_bytes", value_name = "SIZE")]
     queue_max_bytes: Option<String>,
+
+    /// Where batches wait: memory, or persisted (on disk, survives a crash) [default: memory].
+    #[arg(long = "queue.type", value_name = "TYPE")]
+    queue_type: Option<String>,
+
+    /// Directory of the persisted queue [default: <path.data>/queue].
+    #[arg(long = "path.queue", value_name = "PATH")]
+    path_queue: Option<PathBuf>,
+
+    /// Size of one persisted queue page [default: 64mb].
+    #[arg(long = "queue.page_capacity", value_name = "SIZE")]
+    queue_page_capacity: Option<String>,
+
+    /// Sync the persisted queue after this many writes; 1 syncs every batch before its
+    /// input is acked [default: 1024].
+    #[arg(long = "queue.checkpoint.writes", value_name = "N")]
+    queue_checkpoint_writes: Option<usize>,
+
+    /// Sync the persisted queue at least this often, in milliseconds [default: 1000].
+    #[arg(long = "queue.checkpoint.interval", value_name = "MS")]
+    queue_checkpoint_interval: Option<u64>,
 
     /// Size cap of the dead letter queue (e.g. 1gb) [default: 1gb].
     #[arg(long = "dead_letter_queue.max_bytes", value_name = "SIZE")]
@@ -175,9 +197,28 @@ fn settings(cli: &Cli) -> anyhow::Result<Settings> {
     if let Some(n) = cli.queue_max_events {
         s.queue_max_events = n.max(1);
     }
+    if let Some(t) = &cli.queue_type {
+        s.queue_type = QueueType::parse(t).ok_or_else(|| {
+            anyhow::anyhow!("--queue.type must be memory or persisted, not `{t}`")
+        })?;
+    }
     if let Some(size) = &cli.queue_max_bytes {
-        s.queue_max_bytes =
-            parse_bytes(size).map_err(|e| anyhow::anyhow!("--queue.max_bytes: {e}"))?;
+        let n = parse_bytes(size).map_err(|e| anyhow::anyhow!("--queue.max_bytes: {e}"))?;
+        match s.queue_type {
+            QueueType::Memory => s.queue_max_bytes = n,
+            QueueType::Persisted => s.queue_disk_max_bytes = n as u64,
+        }
+    }
+    s.queue_path = cli.path_queue.clone();
+    if let Some(size) = &cli.queue_page_capacity {
+        s.queue_page_capacity =
+            parse_bytes(size).map_err(|e| anyhow::anyhow!("--queue.page_capacity: {e}"))? as u64;
+    }
+    if let Some(n) = cli.queue_checkpoint_writes {
+        s.queue_checkpoint_writes = n.max(1);
+    }
+    if let Some(ms) = cli.queue_checkpoint_interval {
+        s.queue_checkpoint_interval = Duration::from_millis(ms.max(1));
     }
     if let Some(size) = &cli.dlq_max_bytes {
         s.dlq_max_bytes = parse_bytes(size)

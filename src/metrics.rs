@@ -102,6 +102,16 @@ pub struct DeadLetterQueue {
     pub size: Gauge,
 }
 
+/// The persisted queue's metrics.
+pub struct PersistedQueue {
+    /// Records found damaged (at start or while reading) and not delivered.
+    pub damaged_records: Counter,
+    /// Writes the disk refused (full, I/O error); each is retried while the input waits.
+    pub write_errors: Counter,
+    /// Bytes of pages on disk.
+    pub size: Gauge,
+}
+
 pub struct Metrics {
     registry: Registry,
     pub pipeline: Pipeline,
@@ -110,6 +120,7 @@ pub struct Metrics {
     pub outputs: Outputs,
     pub elasticsearch: Elasticsearch,
     pub dead_letter_queue: DeadLetterQueue,
+    pub persisted_queue: PersistedQueue,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
@@ -293,6 +304,26 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "Bytes of the dead letter queue on disk",
         dead_letter_queue.size.clone(),
     );
+    let persisted_queue = PersistedQueue {
+        damaged_records: Counter::default(),
+        write_errors: Counter::default(),
+        size: Gauge::default(),
+    };
+    registry.register(
+        "queue_damaged_records",
+        "Persisted queue records found damaged and not delivered",
+        persisted_queue.damaged_records.clone(),
+    );
+    registry.register(
+        "queue_write_errors",
+        "Persisted queue writes the disk refused (retried while inputs wait)",
+        persisted_queue.write_errors.clone(),
+    );
+    registry.register(
+        "queue_size_bytes",
+        "Bytes of persisted queue pages on disk",
+        persisted_queue.size.clone(),
+    );
     Metrics {
         registry,
         pipeline,
@@ -301,6 +332,7 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         outputs,
         elasticsearch,
         dead_letter_queue,
+        persisted_queue,
     }
 });
 

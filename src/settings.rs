@@ -11,6 +11,27 @@ pub enum LogFormat {
     Json,
 }
 
+/// `--queue.type`: where batches wait between inputs and workers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum QueueType {
+    /// In memory, bounded; an input is acked once its events were delivered.
+    #[default]
+    Memory,
+    /// On disk (pages with a checksum per record); an input is acked once its events
+    /// were written, and they survive a crash.
+    Persisted,
+}
+
+impl QueueType {
+    pub fn parse(text: &str) -> Option<QueueType> {
+        match text {
+            "memory" => Some(QueueType::Memory),
+            "persisted" => Some(QueueType::Persisted),
+            _ => None,
+        }
+    }
+}
+
 /// Everything `sluice::run` needs.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -32,6 +53,18 @@ pub struct Settings {
     pub queue_max_events: usize,
     /// `--queue.max_bytes`: the in-memory queue's bound in (approximate) bytes.
     pub queue_max_bytes: usize,
+    /// `--queue.type`.
+    pub queue_type: QueueType,
+    /// `--path.queue`: the persisted queue's directory [default: `<path.data>/queue`].
+    pub queue_path: Option<PathBuf>,
+    /// `--queue.page_capacity`: size of one persisted queue page.
+    pub queue_page_capacity: u64,
+    /// `--queue.max_bytes` with the persisted queue: bytes of pages on disk.
+    pub queue_disk_max_bytes: u64,
+    /// `--queue.checkpoint.writes`: sync the persisted queue after this many writes.
+    pub queue_checkpoint_writes: usize,
+    /// `--queue.checkpoint.interval`: sync the persisted queue at least this often.
+    pub queue_checkpoint_interval: Duration,
     /// `--dead_letter_queue.max_bytes`.
     pub dlq_max_bytes: u64,
     /// `--dead_letter_queue.storage_policy`.
@@ -55,6 +88,12 @@ impl Settings {
             support_escapes: false,
             queue_max_events: 1024,
             queue_max_bytes: 64 * 1024 * 1024,
+            queue_type: QueueType::Memory,
+            queue_path: None,
+            queue_page_capacity: 64 << 20,
+            queue_disk_max_bytes: 1 << 30,
+            queue_checkpoint_writes: 1024,
+            queue_checkpoint_interval: Duration::from_secs(1),
             dlq_max_bytes: crate::queue::dlq::DEFAULT_MAX_BYTES,
             dlq_storage_policy: crate::queue::dlq::StoragePolicy::DropNewer,
             shutdown_timeout: Some(Duration::from_secs(60)),

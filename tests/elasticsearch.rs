@@ -382,14 +382,11 @@ async fn mapping_conflicts_go_to_the_dead_letter_queue_and_replay_after_the_fix(
     assert_eq!(count(&server, "strict").await, 50);
 
     let dir = data.path().join("dead_letter_queue/main");
-    let mut lines = Vec::new();
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
-        lines.extend(
-            text.lines()
-                .map(|l| serde_json::from_str::<Value>(l).unwrap()),
-        );
-    }
+    let lines: Vec<Value> = sluice::queue::dlq::read_entries(&dir)
+        .unwrap()
+        .iter()
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 50);
     for l in &lines {
         assert_eq!(l["status"], 400);

@@ -5,14 +5,15 @@
 //! grows. Each event comes back as it was, with the entry's details under
 //! `[@metadata][dead_letter_queue]` (`reason`, `status`, `index`, `action`, `plugin_type`,
 //! `entry_time`). With `commit_offsets => true` (the default) the position is saved once
-//! a batch is delivered, and a restart goes on from there.
+//! a batch is delivered and every batch before it was too, and a restart goes on from
+//! there: an entry that was not delivered is read again by the next run.
 
 use super::{Input, InputContext, InputError};
 use crate::batch::{Ack, AckReceiver, AckStatus, Batch};
 use crate::config::Error;
 use crate::event::{Event, Timestamp, Value};
 use crate::plugin::Options;
-use crate::queue::dlq;
+use crate::queue::{dlq, segment};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -87,16 +88,12 @@ fn read_commit(path: &Path) -> Option<Position> {
     })
 }
 
+/// Saves the position so that a crash leaves the old or the new one, never a mix.
 fn write_commit(path: &Path, pos: Position) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, format!("{} {}\n", pos.segment, pos.offset))?;
-    std::fs::rename(&tmp, path)
+    segment::write_atomic(path, format!("{} {}\n", pos.segment, pos.offset).as_bytes())
 }
 
-/// Turns one queue line back into its event.
+/// Turns one queue entry back into its event.
 fn decode(line: &[u8], now: Timestamp) -> Result<Event, String> {
     let entry: Entry = serde_json::from_slice(line).map_err(|e| e.to_string())?;
     let Value::Map(fields) = entry.event else {
@@ -164,8 +161,24 @@ impl Input for DeadLetterQueueInput {
             tokio::sync::mpsc::unbounded_channel::<(AckReceiver, Position)>();
         let commit_file = self.commit_file.clone();
         let committer = tokio::spawn(async move {
+            // The committed position is one below which every entry was delivered: once
+            // a batch fails, no later position may be saved (a restart replays from the
+            // last good one, so the failed entries come back; the later ones may come
+            // twice).
+            let mut held = false;
             while let Some((rx, p)) = commit_rx.recv().await {
                 if rx.wait().await != AckStatus::Delivered {
+                    if !held {
+                        tracing::warn!(
+                            segment = p.segment,
+                            offset = p.offset,
+                            "replayed dead letters were not delivered; the position stays before them until a restart"
+                        );
+                        held = true;
+                    }
+                    continue;
+                }
+                if held {
                     continue;
                 }
                 if let Some(path) = &commit_file {
@@ -213,14 +226,24 @@ impl Input for DeadLetterQueueInput {
                 }
             }
             let start = (pos.offset as usize).min(data.len());
-            // Only complete lines: the writer may be in the middle of one.
-            let end = match memchr::memrchr(b'\n', &data[start..]) {
-                Some(i) => start + i + 1,
-                None => start,
-            };
-            if end == start {
-                // Once a later segment exists this one is complete (a partial line left
-                // by a crash is skipped).
+            // Complete records only: the writer may be in the middle of one.
+            let scan = segment::scan(&data, start);
+            let later_segment = self.next_segment(pos.segment).is_some();
+            for d in &scan.damaged {
+                // A damaged tail of the segment being written is a write in progress;
+                // anything else is damage: skipped, loudly.
+                if d.end == data.len() && d.start == scan.valid_end && !later_segment {
+                    continue;
+                }
+                tracing::error!(
+                    segment = %path.display(),
+                    offset = d.start,
+                    bytes = d.end - d.start,
+                    "skipping a damaged part of the dead letter queue"
+                );
+            }
+            if scan.records.is_empty() {
+                // Once a later segment exists this one is complete.
                 if self.advance_or_wait(&mut pos, &ctx).await {
                     break;
                 }
@@ -228,25 +251,21 @@ impl Input for DeadLetterQueueInput {
             }
             let now = Timestamp::now();
             let mut events = Vec::with_capacity(self.batch_size);
-            let mut offset = start;
-            for line in data[start..end].split_inclusive(|&b| b == b'\n') {
-                offset += line.len();
-                let text = line.strip_suffix(b"\n").unwrap_or(line);
-                if !text.is_empty() {
-                    match decode(text, now) {
-                        Ok(e) => events.push(e),
-                        Err(e) => tracing::warn!(
-                            segment = %path.display(),
-                            offset = offset - line.len(),
-                            error = %e,
-                            "skipping an unreadable dead letter queue entry"
-                        ),
-                    }
+            let last = scan.records.len() - 1;
+            for (i, r) in scan.records.iter().enumerate() {
+                match decode(&data[r.clone()], now) {
+                    Ok(e) => events.push(e),
+                    Err(e) => tracing::warn!(
+                        segment = %path.display(),
+                        offset = r.start - segment::HEADER,
+                        error = %e,
+                        "skipping an unreadable dead letter queue entry"
+                    ),
                 }
-                if events.len() >= self.batch_size || offset == end {
+                if events.len() >= self.batch_size || i == last {
                     let at = Position {
                         segment: pos.segment,
-                        offset: offset as u64,
+                        offset: if i == last { scan.valid_end } else { r.end } as u64,
                     };
                     let (ack, rx) = Ack::channel();
                     let batch = Batch::new(std::mem::take(&mut events), ack);
@@ -293,6 +312,105 @@ mod tests {
             Some("mapper_parsing_exception: bad")
         );
         assert!(decode(b"{}", Timestamp::now()).is_err());
+    }
+
+    use crate::queue::{MemoryQueue, Queue};
+    use std::sync::Arc;
+    use tokio_util::sync::CancellationToken;
+
+    /// Writes entries numbered `from..to` (field `n`) to the queue in `dir`.
+    fn dead_letter(dir: &Path, from: i64, to: i64) {
+        let q =
+            dlq::DeadLetterQueue::open(dir, dlq::DEFAULT_MAX_BYTES, Default::default()).unwrap();
+        let events: Vec<Event> = (from..to)
+            .map(|i| {
+                let mut e = Event::new();
+                e.insert_field("n", Value::Int(i));
+                e
+            })
+            .collect();
+        let entries: Vec<dlq::Entry> = events
+            .iter()
+            .map(|event| dlq::Entry {
+                plugin: "elasticsearch",
+                action: "index",
+                index: "logs",
+                status: 400,
+                reason: "mapper_parsing_exception",
+                event,
+            })
+            .collect();
+        assert_eq!(q.write(&entries).unwrap(), entries.len());
+        q.sync().unwrap();
+    }
+
+    /// One run of the input over `data`: one entry per batch; `verdict(n)` says whether
+    /// the batch holding entry `n` is delivered. After `take` batches, the input is
+    /// stopped and whatever else it pushed fails. Returns the numbers seen, in order.
+    async fn one_run(data: &Path, take: usize, verdict: impl Fn(i64) -> bool) -> Vec<i64> {
+        let input = Box::new(DeadLetterQueueInput {
+            dir: data.join("dead_letter_queue").join("main"),
+            commit_file: Some(data.join("last_commit")),
+            batch_size: 1,
+        });
+        let queue = Arc::new(Queue::Memory(MemoryQueue::new(1, 1 << 20)));
+        let shutdown = CancellationToken::new();
+        let ctx = InputContext::new("dlq", queue.clone(), shutdown.clone(), Default::default());
+        let task = tokio::spawn(input.run(ctx));
+        let mut seen = Vec::new();
+        let n_of = |b: &Batch| match b.events[0].get_field("n") {
+            Some(Value::Int(n)) => *n,
+            other => panic!("no number in {other:?}"),
+        };
+        let limit = Duration::from_secs(10);
+        for _ in 0..take {
+            let b = tokio::time::timeout(limit, queue.pop(1, Duration::ZERO))
+                .await
+                .expect("the input pushed nothing within 10 s")
+                .unwrap();
+            let n = n_of(&b);
+            seen.push(n);
+            if !verdict(n) {
+                b.fail();
+            }
+        }
+        shutdown.cancel();
+        // Drain what the input pushed before it saw the signal: not delivered.
+        while !task.is_finished() {
+            if let Ok(Some(b)) =
+                tokio::time::timeout(Duration::from_millis(50), queue.pop(1, Duration::ZERO)).await
+            {
+                b.fail();
+            }
+        }
+        tokio::time::timeout(limit, task)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        seen
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_entry_is_not_committed_past_and_comes_back_on_restart() {
+        let tmp = tempfile::tempdir().unwrap();
+        dead_letter(&tmp.path().join("dead_letter_queue/main"), 0, 3);
+        // Entry 0 fails, 1 and 2 are delivered after it.
+        let first = one_run(tmp.path(), 3, |n| n != 0).await;
+        assert_eq!(first, vec![0, 1, 2]);
+        let second = one_run(tmp.path(), 1, |_| true).await;
+        assert_eq!(second, vec![0], "the failed entry must be replayed first");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn commit_offsets_resumes_after_the_last_delivered_entry() {
+        let tmp = tempfile::tempdir().unwrap();
+        dead_letter(&tmp.path().join("dead_letter_queue/main"), 0, 6);
+        assert_eq!(one_run(tmp.path(), 2, |_| true).await, vec![0, 1]);
+        assert_eq!(one_run(tmp.path(), 3, |_| true).await, vec![2, 3, 4]);
+        // Entries written while nothing read them come after.
+        dead_letter(&tmp.path().join("dead_letter_queue/main"), 6, 8);
+        assert_eq!(one_run(tmp.path(), 3, |_| true).await, vec![5, 6, 7]);
     }
 
     #[test]

@@ -15,7 +15,7 @@ use crate::config::Error as ConfigError;
 use crate::event::sprintf::Template;
 use crate::event::{Event, Value};
 use crate::plugin::{Options, Registry};
-use crate::queue::{MemoryQueue, QueueClosed};
+use crate::queue::{Queue, QueueClosed};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
@@ -93,7 +93,7 @@ impl Decorator {
 #[derive(Clone)]
 pub struct InputContext {
     id: Arc<str>,
-    queue: Arc<MemoryQueue>,
+    queue: Arc<Queue>,
     shutdown: CancellationToken,
     decorator: Arc<Decorator>,
 }
@@ -101,7 +101,7 @@ pub struct InputContext {
 impl InputContext {
     pub fn new(
         id: &str,
-        queue: Arc<MemoryQueue>,
+        queue: Arc<Queue>,
         shutdown: CancellationToken,
         decorator: Decorator,
     ) -> InputContext {

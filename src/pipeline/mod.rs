@@ -21,7 +21,7 @@ use crate::config::{self, Error as ConfigError};
 use crate::event::Event;
 use crate::inputs::InputContext;
 use crate::plugin::PluginContext;
-use crate::queue::MemoryQueue;
+use crate::queue::Queue;
 use crate::settings::Settings;
 use build::{compile, CompiledPipeline};
 use deliver::{DeadLetterSettings, Delivery, DeliveryError};
@@ -41,6 +41,8 @@ pub enum Error {
     Input { id: String, message: String },
     #[error("{events} event(s) in {batches} batch(es) were not delivered")]
     Undelivered { events: u64, batches: usize },
+    #[error(transparent)]
+    Queue(#[from] crate::queue::PersistedError),
 }
 
 /// Loads, checks and compiles the configuration `settings` names.
@@ -158,10 +160,7 @@ pub async fn run_pipeline_until(
         outputs,
         output_tree,
     } = pipeline;
-    let queue = Arc::new(MemoryQueue::new(
-        settings.queue_max_events,
-        settings.queue_max_bytes,
-    ));
+    let queue = Arc::new(Queue::from_settings(settings)?);
     let dead_letters = DeadLetterSettings {
         dir: crate::queue::dlq::queue_dir(
             &settings.data_dir,
@@ -277,7 +276,7 @@ struct Stages {
 /// acknowledged (its input does not confirm it), and the worker carries on.
 async fn worker(
     n: usize,
-    queue: Arc<MemoryQueue>,
+    queue: Arc<Queue>,
     stages: Arc<Stages>,
     batch_size: usize,
     delay: Duration,
@@ -286,7 +285,7 @@ async fn worker(
     let mut undelivered = 0;
     let m = &crate::metrics::get().pipeline;
     while let Some(batch) = queue.pop(batch_size, delay).await {
-        let depth = queue.stats();
+        let depth = queue.fill();
         m.queue_events.set(depth.events as i64);
         m.queue_bytes.set(depth.bytes as i64);
         m.filter_events_in.inc_by(batch.len() as u64);

@@ -3,7 +3,8 @@
 //! fix the cause and replay them with the `dead_letter_queue` input.
 //!
 //! Layout: `<path.data>/dead_letter_queue/<pipeline_id>/<NNNNNNNNNN>.log`, append-only
-//! segments of JSON lines, one entry per event:
+//! segments in the record format of [`super::segment`] (length and CRC32C per record),
+//! one record per event, its payload a JSON object:
 //!
 //! ```text
 //! {"time":"2026-11-21T10:00:00.000Z","plugin":"elasticsearch","action":"index",
@@ -13,9 +14,14 @@
 //!
 //! The queue is capped at `dead_letter_queue.max_bytes`. When an entry does not fit,
 //! `drop_newer` drops that entry and `drop_older` deletes the oldest segments; either way
-//! each lost entry is counted and logged. Readers read complete lines only, so they can
-//! follow a segment while it is being written.
+//! each lost entry is counted and logged; an entry larger than the cap is refused under
+//! either policy. Readers read complete records only, so they can follow a segment while
+//! it is being written. At open, a torn last record (a crash in the middle of a write)
+//! is cut off, so the next entry is never glued to a fragment; segment creation and
+//! deletion are made durable with a sync of the directory, which a lock file keeps to
+//! one process.
 
+use super::segment::{self, DirLock, LockError};
 use crate::event::{Event, Timestamp};
 use crate::metrics;
 use std::collections::HashMap;
@@ -66,6 +72,8 @@ pub enum DlqError {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Lock(#[from] LockError),
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DlqError + '_ {
@@ -102,6 +110,19 @@ pub fn list_segments(dir: &Path) -> std::io::Result<Vec<u64>> {
     Ok(out)
 }
 
+/// The payloads (JSON entries) of every intact record in the queue in `dir`, oldest
+/// first: for tools and tests that look at what was dead-lettered.
+pub fn read_entries(dir: &Path) -> std::io::Result<Vec<Vec<u8>>> {
+    let mut out = Vec::new();
+    for n in list_segments(dir)? {
+        let bytes = std::fs::read(dir.join(segment_name(n)))?;
+        for r in segment::scan(&bytes, 0).records {
+            out.push(bytes[r].to_vec());
+        }
+    }
+    Ok(out)
+}
+
 /// What is known about one undeliverable event.
 pub struct Entry<'a> {
     pub plugin: &'a str,
@@ -121,12 +142,21 @@ struct Writer {
     segments: Vec<(u64, u64)>,
     file: Option<File>,
     dirty: bool,
+    counts: Counts,
 }
 
 /// A dead letter queue open for writing, shared by every output of the process that
 /// writes to the same directory.
 pub struct DeadLetterQueue {
     writer: Mutex<Writer>,
+    _lock: DirLock,
+}
+
+/// This queue's own counts (the process-wide metrics add up every queue).
+#[derive(Default)]
+struct Counts {
+    written: u64,
+    dropped: u64,
 }
 
 /// Open queues by directory, so two outputs never append to one segment at once.
@@ -145,12 +175,28 @@ impl DeadLetterQueue {
         if let Some(q) = open.get(dir).and_then(Weak::upgrade) {
             return Ok(q);
         }
-        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        let lock = DirLock::acquire(dir)?;
         let mut segments = Vec::new();
         for n in list_segments(dir).map_err(io(dir))? {
             let path = dir.join(segment_name(n));
             let size = std::fs::metadata(&path).map_err(io(&path))?.len();
             segments.push((n, size));
+        }
+        // Appends go to the last segment: cut a torn tail off first.
+        if let Some((n, size)) = segments.last_mut() {
+            let path = dir.join(segment_name(*n));
+            let bytes = std::fs::read(&path).map_err(io(&path))?;
+            let scan = segment::scan(&bytes, 0);
+            if scan.torn_tail(bytes.len()) {
+                tracing::warn!(
+                    segment = %path.display(),
+                    at = scan.valid_end,
+                    bytes = bytes.len() - scan.valid_end,
+                    "dead letter queue: cutting off a torn last entry (the process stopped in the middle of a write)"
+                );
+                segment::truncate(&path, scan.valid_end as u64).map_err(io(&path))?;
+                *size = scan.valid_end as u64;
+            }
         }
         let q = Arc::new(DeadLetterQueue {
             writer: Mutex::new(Writer {
@@ -161,7 +207,9 @@ impl DeadLetterQueue {
                 segments,
                 file: None,
                 dirty: false,
+                counts: Counts::default(),
             }),
+            _lock: lock,
         });
         metrics::get()
             .dead_letter_queue
@@ -187,18 +235,32 @@ impl DeadLetterQueue {
         let time = Timestamp::now().to_iso8601();
         let mut w = self.lock();
         let mut written = 0;
-        let mut line = Vec::with_capacity(1024);
+        let mut json = Vec::with_capacity(1024);
+        let mut record = Vec::with_capacity(1024);
         for e in entries {
-            line.clear();
-            encode(e, &time, &mut line);
-            if w.append(&line)? {
+            json.clear();
+            record.clear();
+            encode(e, &time, &mut json);
+            segment::frame(&json, &mut record);
+            if w.append(&record)? {
                 written += 1;
             }
         }
+        w.counts.written += written as u64;
         let m = &metrics::get().dead_letter_queue;
         m.written.inc_by(written as u64);
         m.size.set(w.segments.iter().map(|(_, s)| *s as i64).sum());
         Ok(written)
+    }
+
+    /// Entries this queue appended since it was opened.
+    pub fn written_entries(&self) -> u64 {
+        self.lock().counts.written
+    }
+
+    /// Entries this queue refused or deleted to stay under its cap since it was opened.
+    pub fn dropped_entries(&self) -> u64 {
+        self.lock().counts.dropped
     }
 
     /// Makes what was written durable.
@@ -233,7 +295,7 @@ fn encode(e: &Entry<'_>, time: &str, out: &mut Vec<u8>) {
     s(e.reason, out);
     out.extend_from_slice(b",\"event\":");
     e.event.write_json(out);
-    out.extend_from_slice(b"}\n");
+    out.push(b'}');
 }
 
 impl Writer {
@@ -241,9 +303,15 @@ impl Writer {
         self.segments.iter().map(|(_, s)| s).sum()
     }
 
-    /// Appends one line, applying the cap. Returns false when the line was dropped.
+    /// Appends one framed record, applying the cap. Returns false when it was dropped.
     fn append(&mut self, line: &[u8]) -> Result<bool, DlqError> {
         let len = line.len() as u64;
+        if len > self.max_bytes {
+            // No policy can make room for it: deleting older entries would lose them
+            // for nothing (and, with one segment left, never end).
+            self.dropped(1, "the entry is larger than the whole queue");
+            return Ok(false);
+        }
         if self.total() + len > self.max_bytes {
             match self.policy {
                 StoragePolicy::DropNewer => {
@@ -251,17 +319,18 @@ impl Writer {
                     return Ok(false);
                 }
                 StoragePolicy::DropOlder => {
-                    while self.total() + len > self.max_bytes && !self.segments.is_empty() {
+                    // Ends: every turn deletes a segment, and a rotation only adds an
+                    // empty one, after which the entry fits (len <= max_bytes).
+                    while self.total() + len > self.max_bytes {
                         if self.segments.len() == 1 {
                             // Only the open segment is left: start a fresh one so the
                             // old one can go.
                             self.rotate()?;
                         }
+                        if self.segments.len() < 2 {
+                            break;
+                        }
                         self.delete_oldest()?;
-                    }
-                    if len > self.max_bytes {
-                        self.dropped(1, "the entry is larger than the whole queue");
-                        return Ok(false);
                     }
                 }
             }
@@ -317,7 +386,8 @@ impl Writer {
         }
         let next = self.segments.last().map_or(1, |(n, _)| n + 1);
         self.segments.push((next, 0));
-        self.open_last()
+        self.open_last()?;
+        segment::sync_dir(&self.dir).map_err(io(&self.dir))
     }
 
     fn delete_oldest(&mut self) -> Result<(), DlqError> {
@@ -328,13 +398,14 @@ impl Writer {
         let path = self.dir.join(segment_name(n));
         // Count the entries lost, for the log and the metric.
         let lost = std::fs::read(&path)
-            .map(|b| memchr::memchr_iter(b'\n', &b).count())
+            .map(|b| segment::scan(&b, 0).records.len())
             .unwrap_or(0);
         match std::fs::remove_file(&path) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(io(&path)(e)),
         }
+        segment::sync_dir(&self.dir).map_err(io(&self.dir))?;
         tracing::warn!(
             segment = %path.display(),
             bytes = size,
@@ -346,10 +417,12 @@ impl Writer {
             .dropped
             .get_or_create(&metrics::label("policy", "drop_older"))
             .inc_by(lost as u64);
+        self.counts.dropped += lost as u64;
         Ok(())
     }
 
-    fn dropped(&self, n: u64, why: &str) {
+    fn dropped(&mut self, n: u64, why: &str) {
+        self.counts.dropped += n;
         tracing::warn!(
             dir = %self.dir.display(),
             max_bytes = self.max_bytes,
@@ -388,14 +461,11 @@ mod tests {
     }
 
     fn lines(dir: &Path) -> Vec<serde_json::Value> {
-        let mut out = Vec::new();
-        for n in list_segments(dir).unwrap() {
-            let text = std::fs::read_to_string(dir.join(segment_name(n))).unwrap();
-            for l in text.lines() {
-                out.push(serde_json::from_str(l).unwrap());
-            }
-        }
-        out
+        read_entries(dir)
+            .unwrap()
+            .iter()
+            .map(|p| serde_json::from_slice(p).unwrap())
+            .collect()
     }
 
     #[test]
@@ -451,6 +521,76 @@ mod tests {
         // What is left is a contiguous run of the newest entries.
         let first = got[0]["event"]["n"].as_i64().unwrap();
         assert_eq!(first as usize + got.len(), 500);
+    }
+
+    /// A cap smaller than one entry, under drop_older, with a segment already on disk:
+    /// the entry is refused and counted, the older entries stay, and the call returns.
+    #[test]
+    fn drop_older_refuses_an_entry_larger_than_the_cap_without_looping() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = queue_dir(tmp.path(), "oversize");
+        let q = DeadLetterQueue::open(&dir, 4096, StoragePolicy::DropOlder).unwrap();
+        let small = event(1);
+        assert_eq!(q.write(&[entry(&small)]).unwrap(), 1);
+        let mut big = event(2);
+        big.insert_field("blob", Value::from("x".repeat(10_000)));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let q2 = q.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(q2.write(&[entry(&big)]).map_err(|e| e.to_string()));
+        });
+        let written = rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("write of an oversize entry did not return (drop_older loops)");
+        assert_eq!(written, Ok(0));
+        assert_eq!(q.dropped_entries(), 1);
+        assert_eq!(q.written_entries(), 1);
+        // The entry already there is not sacrificed for one that can never fit.
+        assert_eq!(lines(&dir).len(), 1);
+    }
+
+    /// What `write` returns is what is on disk; refusals are counted as dropped, never
+    /// as written (callers count dead-lettered events from this number).
+    #[test]
+    fn write_returns_only_what_it_wrote() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = queue_dir(tmp.path(), "counts");
+        let q = DeadLetterQueue::open(&dir, 1500, StoragePolicy::DropNewer).unwrap();
+        let events: Vec<Event> = (0..40).map(event).collect();
+        let entries: Vec<Entry> = events.iter().map(entry).collect();
+        let first = q.write(&entries[..20]).unwrap();
+        let second = q.write(&entries[20..]).unwrap();
+        assert!(first > 0 && first < 20, "{first}");
+        assert_eq!(second, 0);
+        assert_eq!(lines(&dir).len(), first);
+        assert_eq!(q.written_entries(), first as u64);
+        assert_eq!(q.dropped_entries(), 40 - first as u64);
+    }
+
+    /// A crash in the middle of a write leaves part of an entry: the next open cuts it
+    /// off, so the entry written next is whole (not glued to the fragment).
+    #[test]
+    fn a_torn_last_entry_is_cut_off_at_open() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = queue_dir(tmp.path(), "torn");
+        let events: Vec<Event> = (0..3).map(event).collect();
+        {
+            let q =
+                DeadLetterQueue::open(&dir, DEFAULT_MAX_BYTES, StoragePolicy::DropNewer).unwrap();
+            let entries: Vec<Entry> = events.iter().map(entry).collect();
+            q.write(&entries).unwrap();
+            q.sync().unwrap();
+        }
+        let seg = dir.join(segment_name(list_segments(&dir).unwrap()[0]));
+        let len = std::fs::metadata(&seg).unwrap().len();
+        segment::truncate(&seg, len - 7).unwrap();
+        let q = DeadLetterQueue::open(&dir, DEFAULT_MAX_BYTES, StoragePolicy::DropNewer).unwrap();
+        q.write(&[entry(&event(3))]).unwrap();
+        let got: Vec<i64> = lines(&dir)
+            .iter()
+            .map(|l| l["event"]["n"].as_i64().unwrap())
+            .collect();
+        assert_eq!(got, vec![0, 1, 3]);
     }
 
     #[test]

@@ -1,0 +1,208 @@
+use super::*;
+use crate::batch::AckReceiver;
+
+fn config(dir: &Path) -> PersistedConfig {
+    let mut c = PersistedConfig::new(dir.to_path_buf());
+    c.checkpoint_interval = Duration::from_millis(20);
+    c
+}
+
+/// A batch of events numbered `from..to` (field `n`), with an ack to watch.
+fn numbered(from: i64, to: i64) -> (Batch, AckReceiver) {
+    let events = (from..to)
+        .map(|i| {
+            let mut e = Event::new();
+            e.insert_field("n", Value::Int(i));
+            e.metadata_mut().insert("kept".into(), Value::Int(i));
+            e
+        })
+        .collect();
+    let (ack, rx) = Ack::channel();
+    (Batch::new(events, ack), rx)
+}
+
+fn numbers(b: &Batch) -> Vec<i64> {
+    b.events
+        .iter()
+        .map(|e| match e.get_field("n") {
+            Some(Value::Int(n)) => *n,
+            other => panic!("no number: {other:?}"),
+        })
+        .collect()
+}
+
+/// Pops everything there is (no waiting past `limit` for the next batch).
+async fn drain(q: &PersistedQueue, max: usize, deliver: bool) -> Vec<i64> {
+    let mut out = Vec::new();
+    while let Ok(Some(b)) =
+        tokio::time::timeout(Duration::from_millis(300), q.pop(max, Duration::ZERO)).await
+    {
+        out.extend(numbers(&b));
+        if !deliver {
+            b.fail();
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn events_and_metadata_come_back_in_order_and_the_input_is_acked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cfg = config(tmp.path());
+    cfg.checkpoint_writes = 1;
+    let q = PersistedQueue::open(cfg).unwrap();
+    let (b, rx) = numbered(0, 5);
+    q.push(b).await.unwrap();
+    assert_eq!(rx.wait().await, AckStatus::Delivered);
+    let (b, _) = numbered(5, 8);
+    q.push(b).await.unwrap();
+    let got = q.pop(6, Duration::ZERO).await.unwrap();
+    assert_eq!(numbers(&got), vec![0, 1, 2, 3, 4, 5]);
+    let meta = got.events[2].metadata().unwrap();
+    assert_eq!(meta.get("kept"), Some(&Value::Int(2)));
+    drop(got);
+    assert_eq!(drain(&q, 100, true).await, vec![6, 7]);
+}
+
+#[tokio::test]
+async fn a_restart_replays_exactly_what_was_not_acknowledged() {
+    let tmp = tempfile::tempdir().unwrap();
+    {
+        let q = PersistedQueue::open(config(tmp.path())).unwrap();
+        for i in 0..10 {
+            q.push(numbered(i * 10, i * 10 + 10).0).await.unwrap();
+        }
+        // Records 0..3 delivered, record 3 fails, 4 and 5 delivered, the rest never read.
+        for i in 0..6 {
+            let b = q.pop(10, Duration::ZERO).await.unwrap();
+            assert_eq!(numbers(&b)[0], i * 10);
+            if i == 3 {
+                b.fail();
+            }
+        }
+    }
+    let q = PersistedQueue::open(config(tmp.path())).unwrap();
+    let got = drain(&q, 1000, true).await;
+    let expected: Vec<i64> = (30..100).collect();
+    assert_eq!(
+        got, expected,
+        "replay starts at the first unacknowledged record"
+    );
+    assert_eq!(q.counters().recovered_records, 7);
+    drop(q);
+    // Everything acknowledged now: nothing comes back.
+    let q = PersistedQueue::open(config(tmp.path())).unwrap();
+    assert!(drain(&q, 1000, true).await.is_empty());
+}
+
+#[tokio::test]
+async fn more_than_memory_holds_spills_to_disk_and_reads_back_in_order() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cfg = config(tmp.path());
+    cfg.memory_events = 10;
+    cfg.page_capacity = 4096;
+    let q = PersistedQueue::open(cfg).unwrap();
+    for i in 0..50 {
+        q.push(numbered(i * 7, i * 7 + 7).0).await.unwrap();
+    }
+    assert!(q.stats().memory_events <= 14);
+    let got = drain(&q, 33, true).await;
+    assert_eq!(got, (0..350).collect::<Vec<i64>>());
+    // Acknowledged pages are deleted; the head stays.
+    let pages = list_pages(tmp.path()).unwrap();
+    assert_eq!(pages.len(), 1, "{pages:?}");
+}
+
+#[tokio::test]
+async fn a_full_queue_makes_push_wait_until_acks_free_pages() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cfg = config(tmp.path());
+    cfg.max_bytes = 16 * 1024;
+    cfg.memory_events = 5;
+    let q = Arc::new(PersistedQueue::open(cfg).unwrap());
+    let mut pushed = 0;
+    loop {
+        let (b, _) = numbered(pushed, pushed + 10);
+        match tokio::time::timeout(Duration::from_millis(200), q.push(b)).await {
+            Ok(r) => r.unwrap(),
+            Err(_) => break,
+        }
+        pushed += 10;
+        assert!(pushed < 10_000, "push never waited");
+    }
+    assert!(q.stats().disk_bytes >= 16 * 1024);
+    let q2 = q.clone();
+    let last = tokio::spawn(async move { q2.push(numbered(100_000, 100_001).0).await });
+    let got = drain(&q, 64, true).await;
+    last.await.unwrap().unwrap();
+    let mut got = got;
+    got.extend(drain(&q, 64, true).await);
+    // The batch cancelled by the timeout above never entered; everything else did.
+    let mut expected: Vec<i64> = (0..pushed).collect();
+    expected.push(100_000);
+    assert_eq!(got, expected);
+}
+
+/// Writes records 0..n (one event each) and drops the queue without acking anything.
+async fn write_unacked(dir: &Path, n: i64) {
+    let mut cfg = config(dir);
+    cfg.checkpoint_writes = 1;
+    let q = PersistedQueue::open(cfg).unwrap();
+    for i in 0..n {
+        q.push(numbered(i, i + 1).0).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_torn_last_record_is_cut_off_and_the_rest_replayed() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_unacked(tmp.path(), 20).await;
+    let page = tmp.path().join(page_name(1));
+    let len = std::fs::metadata(&page).unwrap().len();
+    segment::truncate(&page, len - 5).unwrap();
+    let q = PersistedQueue::open(config(tmp.path())).unwrap();
+    assert_eq!(q.counters().torn_tails, 1);
+    assert_eq!(drain(&q, 100, true).await, (0..19).collect::<Vec<i64>>());
+    // A write after the cut is not glued to the fragment: the next start reads it.
+    q.push(numbered(19, 20).0).await.unwrap();
+    drop(q);
+    let q = PersistedQueue::open(config(tmp.path())).unwrap();
+    assert_eq!(drain(&q, 100, true).await, vec![19]);
+    assert_eq!(
+        q.counters(),
+        Counters {
+            recovered_records: 1,
+            ..Counters::default()
+        }
+    );
+}
+
+#[tokio::test]
+async fn a_damaged_record_is_counted_moved_aside_and_the_others_delivered() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_unacked(tmp.path(), 20).await;
+    let page = tmp.path().join(page_name(1));
+    let mut bytes = std::fs::read(&page).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x40;
+    std::fs::write(&page, &bytes).unwrap();
+    let q = PersistedQueue::open(config(tmp.path())).unwrap();
+    let c = q.counters();
+    assert_eq!(c.damaged_records, 1, "{c:?}");
+    let got = drain(&q, 100, true).await;
+    assert_eq!(got.len(), 19, "{got:?}");
+    assert!(std::fs::read_dir(tmp.path().join("corrupt"))
+        .unwrap()
+        .next()
+        .is_some());
+}
+
+#[tokio::test]
+async fn a_second_open_of_the_same_directory_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let _q = PersistedQueue::open(config(tmp.path())).unwrap();
+    assert!(matches!(
+        PersistedQueue::open(config(tmp.path())),
+        Err(PersistedError::Lock(LockError::Busy { .. }))
+    ));
+}
