@@ -7,6 +7,7 @@
 
 pub mod build;
 pub mod condition;
+pub mod published;
 pub mod tree;
 
 use crate::config::{self, Error as ConfigError};
@@ -112,6 +113,8 @@ pub async fn run_pipeline(
         settings.queue_max_events,
         settings.queue_max_bytes,
     ));
+    // Per-plugin counts for `/_node/stats` are not wired yet: they read as zero.
+    published::publish(&inputs, &filters, &outputs, settings, queue.clone(), None);
     let stages = Arc::new(Stages {
         filters,
         outputs,
