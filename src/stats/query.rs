@@ -181,7 +181,7 @@ impl Inner {
                 .map(|m| m.iter().map(|(k, v)| (k.to_string(), *v)).collect())
                 .unwrap_or_default();
             by_count(&mut messages, |c| *c);
-            for (message, count) in messages.iter().take(top) {
+            for (message, count) in &messages {
                 top_errors.push((
                     format!("{name}\u{0}{message}"),
                     (name.clone(), message.clone(), *count),
