@@ -498,3 +498,67 @@ fn a_restart_remembers_the_statistics() {
     let summary = get(sluice.api_port, "/api/v1/errors/summary?hours=2", &[]).json();
     assert_eq!(summary["total_errors"], errors);
 }
+
+/// The resident memory Sluice reports about itself.
+fn rss(api_port: u16) -> f64 {
+    get(api_port, "/metrics", &[])
+        .body
+        .lines()
+        .find_map(|l| l.strip_prefix("process_resident_memory_bytes "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("process_resident_memory_bytes")
+}
+
+/// The resident set of the running binary stays flat while distinct messages and services
+/// pour in (the store-level tests in src/stats take the same to 1 M messages).
+#[test]
+fn memory_stays_flat_with_half_a_million_distinct_messages_and_ten_thousand_services() {
+    let dir = tempfile::tempdir().unwrap();
+    let sluice = start("error_stats {}", dir.path(), &["-b", "1000"]);
+    let batch = |from: usize, to: usize| {
+        let mut out = Vec::with_capacity((to - from) * 100);
+        for i in from..to {
+            out.extend_from_slice(
+                format!(
+                    "{{\"service\":\"svc-{}\",\"level\":\"ERROR\",\"message\":\"request {i} failed after {} ms\"}}\n",
+                    i % 10_000,
+                    i * 7
+                )
+                .as_bytes(),
+            );
+        }
+        out
+    };
+    let warm = 100_000;
+    sluice.send(&batch(0, warm));
+    sluice.wait_counted(warm as u64);
+    let before = rss(sluice.api_port);
+    let total = 500_000;
+    for chunk in (warm..total).step_by(100_000) {
+        sluice.send(&batch(chunk, chunk + 100_000));
+    }
+    sluice.wait_counted(total as u64);
+    let after = rss(sluice.api_port);
+    let summary = get(
+        sluice.api_port,
+        "/api/v1/errors/summary?hours=1&top=100",
+        &[],
+    )
+    .json();
+    assert_eq!(summary["total_errors"], total as u64);
+    // 100 services of their own, the other 9,900 folded into one.
+    let services = summary["errors_by_service"].as_object().unwrap();
+    assert_eq!(services.len(), 101);
+    assert_eq!(services["_other"]["count"], (total / 10_000 * 9_900) as u64);
+    assert!(services["_other"]["top_messages"].as_array().unwrap().len() <= 100);
+    let grown = (after - before) / (1 << 20) as f64;
+    eprintln!(
+        "resident memory: {:.1} MiB after 100k events, {:.1} MiB after 500k (+{grown:.1} MiB)",
+        before / (1 << 20) as f64,
+        after / (1 << 20) as f64
+    );
+    assert!(
+        grown < 16.0,
+        "memory grew by {grown:.1} MiB for 400k more distinct messages"
+    );
+}
