@@ -17,6 +17,16 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
 fi
 export SLUICE_TEST_VENV="$PWD/.venv"
 
+# Prometheus and promtool (tests/prometheus.rs) and headless Chromium
+# (tests/status_page.rs) come from Debian packages.
+apt_install() {
+  local sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+  $sudo apt-get update && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends "$@"
+}
+command -v promtool >/dev/null || apt_install prometheus
+command -v chromium >/dev/null || command -v chromium-browser >/dev/null || apt_install chromium
+
 cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings
 cargo build --release

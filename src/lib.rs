@@ -5,6 +5,7 @@
 //! workers apply filters and hand the batch to every output, and each batch's
 //! [`batch::Ack`] fires back to its input once the events are safe.
 
+pub mod api;
 pub mod batch;
 pub mod codecs;
 pub mod config;
@@ -17,5 +18,6 @@ pub mod pipeline;
 pub mod plugin;
 pub mod queue;
 pub mod settings;
+pub mod stats;
 
 pub use pipeline::run;

@@ -104,9 +104,21 @@ struct Cli {
     #[arg(long = "api.http.host", value_name = "HOST")]
     api_host: Option<String>,
 
-    /// Port of the HTTP API [default: 9600].
-    #[arg(long = "api.http.port", value_name = "PORT")]
-    api_port: Option<u16>,
+    /// Port of the HTTP API, or a range whose first free port is used [default: 9600-9700].
+    #[arg(long = "api.http.port", value_name = "PORT[-PORT]")]
+    api_port: Option<String>,
+
+    /// Serve the HTTP API (status page, error statistics, node stats, /metrics).
+    #[arg(long = "api.enabled", value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
+    api_enabled: bool,
+
+    /// Bearer token the HTTP API requires [env: SLUICE_API_TOKEN].
+    #[arg(long = "api.auth.token", value_name = "TOKEN")]
+    api_token: Option<String>,
+
+    /// Serve the HTTP API on a non-loopback address without a token.
+    #[arg(long = "api.allow_insecure")]
+    api_allow_insecure: bool,
 
     /// Log level: error, warn, info, debug, trace.
     #[arg(long = "log.level", value_name = "LEVEL", default_value = "info")]
@@ -241,9 +253,18 @@ fn settings(cli: &Cli) -> anyhow::Result<Settings> {
     if let Some(host) = &cli.api_host {
         s.api_host = host.clone();
     }
-    if let Some(port) = cli.api_port {
-        s.api_port = port;
+    if let Some(ports) = &cli.api_port {
+        (s.api_port, s.api_port_end) = sluice::settings::parse_port_range(ports)
+            .map_err(|e| anyhow::anyhow!("--api.http.port: {e}"))?;
     }
+    s.api_enabled = cli.api_enabled;
+    s.api_allow_insecure = cli.api_allow_insecure;
+    s.api_token = cli
+        .api_token
+        .clone()
+        .or_else(|| std::env::var("SLUICE_API_TOKEN").ok())
+        .filter(|t| !t.is_empty())
+        .map(sluice::settings::Secret);
     Ok(s)
 }
 
@@ -302,7 +323,18 @@ fn main() -> ExitCode {
             }
         };
     }
-    match sluice::run(settings) {
+    let api = match sluice::api::start(&settings) {
+        Ok(api) => api,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the http api");
+            say(&mut std::io::stderr(), format_args!("error: {e}"));
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = sluice::run(settings);
+    // Stops serving and writes the error statistics snapshot.
+    api.stop();
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "sluice stopped with an error");

@@ -32,6 +32,16 @@ impl QueueType {
     }
 }
 
+/// A secret setting (the API token): its `Debug` never shows the value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
 /// Everything `sluice::run` needs.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -46,8 +56,17 @@ pub struct Settings {
     pub batch_delay: Duration,
     /// `--path.data`.
     pub data_dir: PathBuf,
+    /// `--api.enabled`: serve the HTTP API.
+    pub api_enabled: bool,
     pub api_host: String,
+    /// `--api.http.port`: the first port of the range the API tries, in order.
     pub api_port: u16,
+    /// The last port of that range (equal to `api_port` for a single port).
+    pub api_port_end: u16,
+    /// `--api.auth.token` (or `SLUICE_API_TOKEN`): the bearer token the API requires.
+    pub api_token: Option<Secret>,
+    /// `--api.allow_insecure`: serve a non-loopback address without a token.
+    pub api_allow_insecure: bool,
     pub support_escapes: bool,
     /// `--queue.max_events`: the in-memory queue's bound in events.
     pub queue_max_events: usize,
@@ -83,8 +102,12 @@ impl Settings {
             batch_size: 125,
             batch_delay: Duration::from_millis(50),
             data_dir: PathBuf::from("data"),
+            api_enabled: true,
             api_host: "127.0.0.1".into(),
             api_port: 9600,
+            api_port_end: 9700,
+            api_token: None,
+            api_allow_insecure: false,
             support_escapes: false,
             queue_max_events: 1024,
             queue_max_bytes: 64 * 1024 * 1024,
@@ -111,6 +134,25 @@ impl Default for Settings {
 /// One worker per core, as Logstash does.
 pub fn default_workers() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Parses a port or an inclusive range of ports: `9600` or `9600-9700`.
+pub fn parse_port_range(text: &str) -> Result<(u16, u16), String> {
+    let port = |t: &str| {
+        t.trim()
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or_else(|| format!("invalid port `{t}`"))
+    };
+    let (first, last) = match text.split_once('-') {
+        Some((a, b)) => (port(a)?, port(b)?),
+        None => (port(text)?, port(text)?),
+    };
+    if first > last {
+        return Err(format!("port range `{text}` is empty"));
+    }
+    Ok((first, last))
 }
 
 /// Parses sizes like `64mb`, `1gb`, `512kb`, `1024` (bytes).
@@ -140,5 +182,14 @@ mod tests {
         assert_eq!(parse_bytes("1024"), Ok(1024));
         assert_eq!(parse_bytes("2 GiB"), Ok(2 << 30));
         assert!(parse_bytes("lots").is_err());
+    }
+
+    #[test]
+    fn port_ranges() {
+        assert_eq!(parse_port_range("9600-9700"), Ok((9600, 9700)));
+        assert_eq!(parse_port_range("9601"), Ok((9601, 9601)));
+        assert!(parse_port_range("9700-9600").is_err());
+        assert!(parse_port_range("0").is_err());
+        assert!(parse_port_range("http").is_err());
     }
 }

@@ -7,6 +7,7 @@ pub mod correlation;
 pub mod date;
 pub mod dissect;
 pub mod drop;
+pub mod error_stats;
 pub mod grok;
 pub mod json;
 pub mod kv;
@@ -89,6 +90,9 @@ pub static REGISTRY: Registry<Box<dyn Filter>> = Registry {
         ("date", |o| simple(o, date::Date::build)),
         ("dissect", |o| simple(o, dissect::Dissect::build)),
         ("drop", |o| simple(o, drop::Drop::build)),
+        ("error_stats", |o| {
+            Ok(Box::new(error_stats::ErrorStats::build(o)?))
+        }),
         ("grok", |o| {
             let common = CommonOptions::from_options(o)?;
             Ok(Box::new(grok::Grok::build(o, common)?))

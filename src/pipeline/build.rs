@@ -137,7 +137,11 @@ impl Compiler {
                     let id = self.common(p, &mut opts)?;
                     let filter = filters::build(&p.name, &mut opts)?;
                     opts.finish()?;
-                    FilterNode::Plugin { id, filter }
+                    FilterNode::Plugin {
+                        id,
+                        name: p.name.clone(),
+                        filter,
+                    }
                 }
                 Item::Branch(b) => {
                     let mut cases = Vec::with_capacity(b.cases.len());

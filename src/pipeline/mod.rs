@@ -15,6 +15,7 @@
 pub mod build;
 pub mod condition;
 pub mod deliver;
+pub mod published;
 pub mod tree;
 
 use crate::config::{self, Error as ConfigError};
@@ -161,6 +162,8 @@ pub async fn run_pipeline_until(
         output_tree,
     } = pipeline;
     let queue = Arc::new(Queue::from_settings(settings)?);
+    // Per-plugin counts for `/_node/stats` are not wired yet: they read as zero.
+    published::publish(&inputs, &filters, &outputs, settings, queue.clone(), None);
     let dead_letters = DeadLetterSettings {
         dir: crate::queue::dlq::queue_dir(
             &settings.data_dir,

@@ -9,6 +9,8 @@ use crate::filters::Filter;
 pub enum FilterNode {
     Plugin {
         id: String,
+        /// The plugin's name (`grok`, `mutate`, ...), for node stats.
+        name: String,
         filter: Box<dyn Filter>,
     },
     Branch {
