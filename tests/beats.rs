@@ -367,9 +367,11 @@ async fn connections_past_max_connections_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.log");
     let sluice = start("max_connections => 1", &file_output(&out), |_| {}).await;
-    // start() probed the port with a connection of its own; wait until it is gone.
-    wait_until("the probe connection to close", || {
-        sluice.stats.connections_active.load(Ordering::Relaxed) == 0
+    // start() probed the port with a connection of its own; wait until it has been
+    // accepted and is gone, or it may still hold the one slot.
+    wait_until("the probe connection to be accepted and closed", || {
+        sluice.stats.connections_accepted.load(Ordering::Relaxed) >= 1
+            && sluice.stats.connections_active.load(Ordering::Relaxed) == 0
     })
     .await;
     let mut first = sluice.connect().await;
