@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end benchmark: JSON log lines through `stdin` and through `tcp`
-# (codec json_lines) → correlation + mutate → out, printing events/s, MiB/s and the
-# peak RSS of the sluice process.
+# (codec json_lines) → correlation + mutate → stdout dots (one byte per event), the same
+# pipeline but for its input, printing events/s, MiB/s and the peak RSS of the sluice
+# process. Each run fails unless exactly N events came out.
 #
 #   benches/e2e.sh              # 1,000,000 lines, 2 workers
 #   N=200000 WORKERS=1 benches/e2e.sh
@@ -19,7 +20,7 @@ bin=target/release/sluice
 data=target/bench-data/json-$N.log
 if [ ! -s "$data" ]; then
   mkdir -p target/bench-data
-  src=target/bench-data/json-20000.log
+  src=target/bench-data/sample-20000.log
   gzip -dc tests/data/json-20000.log.gz > "$src"
   reps=$(( (N + 19999) / 20000 ))
   for _ in $(seq "$reps"); do cat "$src"; done | head -n "$N" > "$data"
@@ -27,6 +28,7 @@ fi
 bytes=$(stat -c %s "$data")
 
 filters='correlation {} mutate { add_field => { "environment" => "production" } }'
+output='stdout { codec => dots }'
 
 report() { # name seconds rss_kib
   python3 - "$@" "$N" "$bytes" <<'PY'
@@ -36,19 +38,27 @@ print(f"{name:<6} {n} events in {secs:.2f}s: {n/secs:,.0f} events/s, {size/secs/
 PY
 }
 
-# stdin → null: the process ends at EOF, so its own run time is the measurement.
+check() { # name events_out
+  if [ "$2" -ne "$N" ]; then
+    echo "$1: $2 events came out of $N" >&2
+    exit 1
+  fi
+}
+
+# stdin: the process ends at EOF, so its own run time is the measurement.
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 /usr/bin/time -f "%e %M" -o "$tmp/stdin.time" "$bin" -w "$WORKERS" -b "$BATCH" --log.level warn -e \
-  "input { stdin { codec => json_lines } } filter { $filters } output { null {} }" < "$data"
+  "input { stdin { codec => json_lines } } filter { $filters } output { $output }" < "$data" > "$tmp/stdin.out"
+check stdin "$(stat -c %s "$tmp/stdin.out")"
 read -r secs rss < "$tmp/stdin.time"
 report stdin "$secs" "$rss"
 
-# tcp → dots: one byte per event on stdout; the run ends when N bytes came out.
+# tcp: the run ends when N bytes (events) came out.
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 mkfifo "$tmp/out"
 /usr/bin/time -f "%e %M" -o "$tmp/tcp.time" "$bin" -w "$WORKERS" -b "$BATCH" --log.level error -e \
-  "input { tcp { host => \"127.0.0.1\" port => $port codec => json_lines } } filter { $filters } output { stdout { codec => dots } }" \
+  "input { tcp { host => \"127.0.0.1\" port => $port codec => json_lines } } filter { $filters } output { $output }" \
   > "$tmp/out" &
 timer=$!
 exec 4<"$tmp/out"
@@ -58,8 +68,10 @@ for _ in $(seq 200); do
 done
 start=$(date +%s.%N)
 cat "$data" > "/dev/tcp/127.0.0.1/$port" &
-head -c "$N" <&4 > /dev/null
+# Fewer than N events would leave head waiting: bound the wait, then count.
+timeout "${TCP_TIMEOUT:-300}" head -c "$N" <&4 > "$tmp/tcp.out" || true
 end=$(date +%s.%N)
+check tcp "$(stat -c %s "$tmp/tcp.out")"
 pkill -TERM -P "$timer" || true
 exec 4<&-
 wait "$timer" 2>/dev/null || true

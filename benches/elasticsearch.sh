@@ -4,7 +4,8 @@
 #
 #   benches/elasticsearch.sh [EVENTS]        (default 100000)
 #
-# Prints events/s and bulk bytes/s for both, and Sluice's share of the ceiling.
+# Prints events/s and bulk bytes/s for both, and Sluice's share of the ceiling. Fails
+# when a bulk response reports an item error or an index does not hold N documents.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-100000}
@@ -32,14 +33,41 @@ awk -v b="$BATCH" -v dir="$work/bulk" '{ f = sprintf("%s/%08d.ndjson", dir, int(
 bytes=$(cat "$work/bulk"/*.ndjson | wc -c)
 
 t0=$(date +%s.%N)
-ls "$work"/bulk/*.ndjson | xargs -P "$PAR" -I{} curl -sf -o /dev/null -XPOST "$ES/_bulk" -H 'content-type: application/x-ndjson' --data-binary @{}
+ls "$work"/bulk/*.ndjson | xargs -P "$PAR" -I{} curl -sf -o {}.resp -XPOST "$ES/_bulk" -H 'content-type: application/x-ndjson' --data-binary @{}
 t1=$(date +%s.%N)
-curl_count=$(curl -s "$ES/ceiling/_count" | .venv/bin/python -c 'import json,sys; print(json.load(sys.stdin)["count"])')
+# HTTP 200 says nothing about the items: each response lists their statuses.
+.venv/bin/python - "$work"/bulk/*.resp <<'PY'
+import json, sys
+failed = 0
+for path in sys.argv[1:]:
+    for item in json.load(open(path))["items"]:
+        (result,) = item.values()
+        if not 200 <= result["status"] < 300:
+            failed += 1
+            if failed <= 5:
+                print(f"bulk item failed: {result}", file=sys.stderr)
+if failed:
+    sys.exit(f"{failed} bulk items failed")
+PY
+
+count() { # index
+  curl -sf -XPOST "$ES/$1/_refresh" >/dev/null
+  curl -sf "$ES/$1/_count" | .venv/bin/python -c 'import json,sys; print(json.load(sys.stdin)["count"])'
+}
+expect() { # name count
+  if [ "$2" -ne "$N" ]; then
+    echo "$1: $2 documents indexed of $N" >&2
+    exit 1
+  fi
+}
+curl_count=$(count ceiling)
+expect curl "$curl_count"
 
 t2=$(date +%s.%N)
 $SLUICE --log.level error --path.data "$work/d1" -w "$PAR" -b "$BATCH" -e "input { generator { count => $N message => '127.0.0.1 - - [21/Nov/2026:10:00:00 +0000] \"GET /api/v1/devices HTTP/1.1\" 200 512' } } output { elasticsearch { hosts => ['$ES'] index => 'sluice' max_inflight => $PAR } }"
 t3=$(date +%s.%N)
-sluice_count=$(curl -s "$ES/sluice/_count" | .venv/bin/python -c 'import json,sys; print(json.load(sys.stdin)["count"])')
+sluice_count=$(count sluice)
+expect sluice "$sluice_count"
 
 .venv/bin/python - "$N" "$bytes" "$t0" "$t1" "$t2" "$t3" "$curl_count" "$sluice_count" <<'PY'
 import sys

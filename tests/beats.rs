@@ -49,12 +49,18 @@ async fn start(beats_options: &str, rest: &str, tweak: impl FnOnce(&mut Settings
     let shutdown = CancellationToken::new();
     let token = shutdown.clone();
     let task = tokio::spawn(async move { run_pipeline(pipeline, &settings, token).await });
-    for _ in 0..400 {
+    let mut listening = false;
+    for _ in 0..800 {
         if TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            listening = true;
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(25)).await;
     }
+    assert!(
+        listening,
+        "the beats input did not listen on {port} within 20 s"
+    );
     Running {
         port,
         stats,
@@ -72,6 +78,28 @@ impl Running {
         self.shutdown.cancel();
         self.task.await.unwrap().unwrap();
     }
+}
+
+/// How long any single wait in these tests may take before it fails the test.
+const DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Polls `done` every 10 ms; fails the test naming `what` if it is not true in time.
+async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while !done() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {DEADLINE:?} waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+/// Runs `fut` to completion; fails the test naming `what` if it takes too long.
+async fn within<T>(what: &str, fut: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(DEADLINE, fut)
+        .await
+        .unwrap_or_else(|_| panic!("timed out after {DEADLINE:?} waiting for {what}"))
 }
 
 fn file_output(path: &Path) -> String {
@@ -116,7 +144,11 @@ async fn pipelined_filebeat_windows_arrive_exactly_once() {
                     (window(&docs(first, 2048), true), 2048)
                 })
                 .collect();
-            send_pipelined(&mut client, &windows, 2).await
+            within(
+                "the windows' ACKs",
+                send_pipelined(&mut client, &windows, 2),
+            )
+            .await
         }));
     }
     for c in clients {
@@ -155,9 +187,9 @@ async fn uncompressed_windows_and_counting_sequences_ack_the_highest_number() {
     // A window of 0 is answered with ACK 0, in order.
     bytes.put_slice(b"2W\x00\x00\x00\x00");
     client.send(&bytes).await.unwrap();
-    assert_eq!(client.ack().await, Some(2));
-    assert_eq!(client.ack().await, Some(4));
-    assert_eq!(client.ack().await, Some(0));
+    assert_eq!(within("an ACK or a close", client.ack()).await, Some(2));
+    assert_eq!(within("an ACK or a close", client.ack()).await, Some(4));
+    assert_eq!(within("an ACK or a close", client.ack()).await, Some(0));
     assert_eq!(ids_in(&out).len(), 4);
     sluice.stop().await;
 }
@@ -183,7 +215,11 @@ async fn a_slow_pipeline_gets_keepalive_acks_and_then_the_real_ack() {
         (window(&docs(0, 800), true), 800),
         (window(&docs(800, 50), true), 50),
     ];
-    let keepalives = send_pipelined(&mut client, &windows, 2).await;
+    let keepalives = within(
+        "the windows' ACKs",
+        send_pipelined(&mut client, &windows, 2),
+    )
+    .await;
     assert!(
         keepalives.unwrap() >= 1,
         "no keep-alive ACK 0 while the window was held up"
@@ -209,7 +245,12 @@ async fn a_client_that_drops_before_the_ack_resends_and_nothing_is_lost() {
     // Filebeat reconnects and resends everything after the last ACK.
     let mut client = sluice.connect().await;
     let windows = vec![(first, 2048), (window(&docs(2048, 100), true), 100)];
-    assert!(send_pipelined(&mut client, &windows, 2).await.is_some());
+    assert!(within(
+        "the windows' ACKs",
+        send_pipelined(&mut client, &windows, 2)
+    )
+    .await
+    .is_some());
     let ids = ids_in(&out);
     assert_eq!(ids.len(), 2148, "every event at least once");
     assert!(ids.values().all(|n| *n <= 2));
@@ -217,7 +258,11 @@ async fn a_client_that_drops_before_the_ack_resends_and_nothing_is_lost() {
 }
 
 async fn assert_closed_without_ack(client: &mut Client<TcpStream>) {
-    assert_eq!(client.ack().await, None, "expected a close, not an ACK");
+    assert_eq!(
+        within("an ACK or a close", client.ack()).await,
+        None,
+        "expected a close, not an ACK"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -236,7 +281,7 @@ async fn hostile_clients_are_closed_and_counted_while_others_carry_on() {
         let windows: Vec<_> = (0..10u64)
             .map(|w| (window(&docs(w * 500, 500), true), 500))
             .collect();
-        send_pipelined(&mut good, &windows, 2).await
+        within("the windows' ACKs", send_pipelined(&mut good, &windows, 2)).await
     });
 
     let mut bomb = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
@@ -281,10 +326,11 @@ async fn hostile_clients_are_closed_and_counted_while_others_carry_on() {
         let mut client = sluice.connect().await;
         client.send(bytes).await.unwrap();
         assert_closed_without_ack(&mut client).await;
-        // The count is taken right after the close; wait for it without a deadline.
-        while sluice.stats.closed(*reason) == before {
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
+        // The count is taken right after the close.
+        wait_until(&format!("the {reason:?} close to be counted"), || {
+            sluice.stats.closed(*reason) > before
+        })
+        .await;
     }
     assert!(
         good_task.await.unwrap().is_some(),
@@ -305,10 +351,11 @@ async fn a_failed_delivery_closes_the_connection_without_ack() {
     let mut client = sluice.connect().await;
     client.send(&window(&docs(0, 10), true)).await.unwrap();
     assert_closed_without_ack(&mut client).await;
-    // Counted right after the close; wait for it without a deadline.
-    while sluice.stats.closed(CloseReason::AckFailed) == 0 {
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    // Counted right after the close.
+    wait_until("the failed ACK to be counted", || {
+        sluice.stats.closed(CloseReason::AckFailed) > 0
+    })
+    .await;
     assert_eq!(sluice.stats.acks.load(Ordering::Relaxed), 0);
     sluice.shutdown.cancel();
     // The pipeline reports the batch it could not deliver.
@@ -320,13 +367,16 @@ async fn connections_past_max_connections_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.log");
     let sluice = start("max_connections => 1", &file_output(&out), |_| {}).await;
-    // start() probed the port with a connection of its own; wait until it is gone.
-    while sluice.stats.connections_active.load(Ordering::Relaxed) > 0 {
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    // start() probed the port with a connection of its own; wait until it has been
+    // accepted and is gone, or it may still hold the one slot.
+    wait_until("the probe connection to be accepted and closed", || {
+        sluice.stats.connections_accepted.load(Ordering::Relaxed) >= 1
+            && sluice.stats.connections_active.load(Ordering::Relaxed) == 0
+    })
+    .await;
     let mut first = sluice.connect().await;
     first.send(&window(&docs(0, 1), true)).await.unwrap();
-    assert_eq!(first.ack().await, Some(1));
+    assert_eq!(within("an ACK or a close", first.ack()).await, Some(1));
     let mut second = sluice.connect().await;
     let _ = second.send(&window(&docs(1, 1), true)).await;
     assert_closed_without_ack(&mut second).await;
@@ -437,7 +487,12 @@ mod tls {
             (window(&docs(0, 2048), true), 2048),
             (window(&docs(2048, 10), true), 10),
         ];
-        assert!(send_pipelined(&mut client, &windows, 2).await.is_some());
+        assert!(within(
+            "the windows' ACKs",
+            send_pipelined(&mut client, &windows, 2)
+        )
+        .await
+        .is_some());
         let ids = ids_in(&out);
         assert_eq!(ids.len(), 2058);
 
@@ -448,11 +503,12 @@ mod tls {
         if let Ok(stream) = connector(&pki, false).connect(name, tcp).await {
             let mut client = Client::new(stream);
             let _ = client.send(&window(&docs(5000, 1), true)).await;
-            assert_eq!(client.ack().await, None);
+            assert_eq!(within("an ACK or a close", client.ack()).await, None);
         }
-        while sluice.stats.closed(CloseReason::TlsHandshake) == 0 {
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
+        wait_until("the failed handshake to be counted", || {
+            sluice.stats.closed(CloseReason::TlsHandshake) > 0
+        })
+        .await;
         assert_eq!(ids_in(&out).len(), 2058);
         sluice.stop().await;
     }
@@ -477,12 +533,15 @@ mod tls {
         let shutdown = CancellationToken::new();
         let token = shutdown.clone();
         let task = tokio::spawn(async move { run_pipeline(pipeline, &settings, token).await });
-        let tcp = loop {
-            match TcpStream::connect(("127.0.0.1", port)).await {
-                Ok(s) => break s,
-                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(25)).await,
+        let tcp = within("the tcp input to listen", async {
+            loop {
+                match TcpStream::connect(("127.0.0.1", port)).await {
+                    Ok(s) => break s,
+                    Err(_) => tokio::time::sleep(std::time::Duration::from_millis(25)).await,
+                }
             }
-        };
+        })
+        .await;
         let name = ServerName::try_from("127.0.0.1").unwrap();
         let mut stream = connector(&pki, false).connect(name, tcp).await.unwrap();
         let mut lines = String::new();
@@ -497,9 +556,7 @@ mod tls {
             .unwrap();
         drop(stream);
         // The tcp input has no ACK: wait for the lines, then stop and drain.
-        while ids_in(&out).len() < 100 {
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
+        wait_until("100 lines in the output", || ids_in(&out).len() >= 100).await;
         shutdown.cancel();
         task.await.unwrap().unwrap();
         let ids = ids_in(&out);
@@ -570,6 +627,31 @@ mod pylogbeat {
     }
 
     #[test]
+    fn large_compressed_windows_arrive_exactly_once() {
+        // pylogbeat compresses every window (zlib's default level); 6000 events per
+        // window is three times Filebeat's default bulk_max_size.
+        let dir = tempfile::tempdir().unwrap();
+        let port = common::free_port();
+        let config = format!(
+            "input {{ beats {{ host => \"127.0.0.1\" port => {port} }} }} {}",
+            file_output(&dir.path().join("%{[@metadata][beat]}.log"))
+        );
+        let _server = spawn({
+            let mut cmd = sluice();
+            cmd.args(["-w", "2", "-e", &config]);
+            cmd
+        });
+        assert!(
+            wait_for_port(port, Duration::from_secs(20)),
+            "sluice did not listen"
+        );
+        send(port, 0, 12_000, 6_000, None);
+        let ids = ids_in(&dir.path().join("pylogbeat.log"));
+        assert_eq!(ids.len(), 12_000);
+        assert!(ids.values().all(|n| *n == 1), "an event arrived twice");
+    }
+
+    #[test]
     fn every_event_arrives_exactly_once() {
         let dir = tempfile::tempdir().unwrap();
         run("", None, dir.path());
@@ -585,5 +667,190 @@ mod pylogbeat {
             pki.cert, pki.key, pki.ca
         );
         run(&options, Some(&pki), dir.path());
+    }
+}
+
+/// Lumberjack v2 written out byte by byte from the protocol description, not with
+/// Sluice's encoder, against the `sluice` binary: a frame is the version byte `2`, a
+/// type letter and big-endian u32 fields. `W`: window size; `J`: sequence, payload
+/// length, JSON payload; `C`: payload length, zlib stream of further frames. The server
+/// answers `2A` with the sequence number of the last event of a window once it is safe.
+mod by_the_spec {
+    use super::*;
+    use common::{sluice, spawn, wait_for_port, KillOnDrop};
+    use std::io::{Read, Write};
+    use std::net::TcpStream as StdStream;
+    use std::time::Duration;
+
+    fn window_frame(size: u32) -> Vec<u8> {
+        let mut f = vec![b'2', b'W'];
+        f.extend_from_slice(&size.to_be_bytes());
+        f
+    }
+
+    fn json_frame(seq: u32, payload: &[u8]) -> Vec<u8> {
+        let mut f = vec![b'2', b'J'];
+        f.extend_from_slice(&seq.to_be_bytes());
+        f.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+        f.extend_from_slice(payload);
+        f
+    }
+
+    fn compressed_frame(inner: &[u8]) -> Vec<u8> {
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::new(6));
+        z.write_all(inner).unwrap();
+        let z = z.finish().unwrap();
+        let mut f = vec![b'2', b'C'];
+        f.extend_from_slice(&(z.len() as u32).to_be_bytes());
+        f.extend_from_slice(&z);
+        f
+    }
+
+    fn payload(id: u64) -> Vec<u8> {
+        format!(
+            r#"{{"@metadata":{{"beat":"handmade","version":"1.0.0"}},"@timestamp":"2026-01-02T03:04:05.000Z","message":"hand {id}","id":{id}}}"#
+        )
+        .into_bytes()
+    }
+
+    /// The next ACK's sequence number, skipping keep-alive `ACK 0`s; None on close.
+    fn read_ack(stream: &mut StdStream) -> Option<u32> {
+        loop {
+            let mut frame = [0u8; 6];
+            match stream.read_exact(&mut frame) {
+                Ok(()) => {}
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.kind() == std::io::ErrorKind::TimedOut =>
+                {
+                    panic!("no ACK and no close within the read timeout")
+                }
+                Err(_) => return None,
+            }
+            assert_eq!(&frame[..2], b"2A", "not a v2 ACK frame: {frame:?}");
+            let seq = u32::from_be_bytes([frame[2], frame[3], frame[4], frame[5]]);
+            if seq != 0 {
+                return Some(seq);
+            }
+        }
+    }
+
+    fn start(outputs: &str) -> (KillOnDrop, u16) {
+        let port = common::free_port();
+        let config = format!(
+            "input {{ beats {{ host => \"127.0.0.1\" port => {port} }} }} output {{ {outputs} }}"
+        );
+        let child = spawn({
+            let mut cmd = sluice();
+            cmd.args(["-w", "2", "-e", &config]);
+            cmd
+        });
+        assert!(
+            wait_for_port(port, Duration::from_secs(20)),
+            "sluice did not listen"
+        );
+        (child, port)
+    }
+
+    fn connect(port: u16) -> StdStream {
+        let s = StdStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        s
+    }
+
+    fn file(path: &Path) -> String {
+        format!(
+            "file {{ path => \"{}\" codec => json_lines }}",
+            path.display()
+        )
+    }
+
+    #[test]
+    fn hand_built_frames_arrive_exactly_once_and_are_acked_by_window() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_sluice, port) = start(&file(&dir.path().join("%{[@metadata][beat]}.log")));
+        let mut s = connect(port);
+
+        // A window of three bare J frames.
+        let mut bytes = window_frame(3);
+        for seq in 1..=3u32 {
+            bytes.extend(json_frame(seq, &payload(seq as u64)));
+        }
+        s.write_all(&bytes).unwrap();
+        assert_eq!(read_ack(&mut s), Some(3));
+
+        // A large window: 5000 J frames in one C frame, written in odd-sized pieces.
+        let inner: Vec<u8> = (1..=5000u32)
+            .flat_map(|seq| json_frame(seq, &payload(100 + seq as u64)))
+            .collect();
+        let mut bytes = window_frame(5000);
+        bytes.extend(compressed_frame(&inner));
+        for piece in bytes.chunks(4093) {
+            s.write_all(piece).unwrap();
+        }
+        assert_eq!(read_ack(&mut s), Some(5000));
+
+        // A window split between a C frame and a bare J frame.
+        let mut bytes = window_frame(2);
+        bytes.extend(compressed_frame(&json_frame(1, &payload(10_001))));
+        bytes.extend(json_frame(2, &payload(10_002)));
+        s.write_all(&bytes).unwrap();
+        assert_eq!(read_ack(&mut s), Some(2));
+
+        let ids = ids_in(&dir.path().join("handmade.log"));
+        assert_eq!(ids.len(), 3 + 5000 + 2);
+        assert!(ids.values().all(|n| *n == 1), "an event arrived twice");
+        let text = std::fs::read_to_string(dir.path().join("handmade.log")).unwrap();
+        let e: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+        assert_eq!(e["@timestamp"], "2026-01-02T03:04:05.000Z");
+        assert!(e["message"].as_str().unwrap().starts_with("hand "));
+    }
+
+    /// Sends a window of `n` events and returns what the server answered.
+    fn send_window(port: u16, n: u32) -> Option<u32> {
+        let mut s = connect(port);
+        s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        let mut bytes = window_frame(n);
+        for seq in 1..=n {
+            bytes.extend(json_frame(seq, &payload(seq as u64)));
+        }
+        s.write_all(&bytes).unwrap();
+        let mut frame = [0u8; 6];
+        loop {
+            match s.read_exact(&mut frame) {
+                Ok(()) => {
+                    let seq = u32::from_be_bytes([frame[2], frame[3], frame[4], frame[5]]);
+                    if seq != 0 {
+                        return Some(seq);
+                    }
+                }
+                // Closed, or silent past the timeout: no ACK either way.
+                Err(_) => return None,
+            }
+        }
+    }
+
+    #[test]
+    fn a_window_is_acked_only_when_every_output_accepted_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a.log"), dir.path().join("b.log"));
+        let (sluice, port) = start(&format!("{} {}", file(&a), file(&b)));
+        assert_eq!(send_window(port, 10), Some(10));
+        assert_eq!(ids_in(&a).len(), 10);
+        assert_eq!(ids_in(&b).len(), 10);
+        drop(sluice);
+
+        // The second output cannot write (its directory is a file): the first output
+        // has the events, but the window is not acknowledged.
+        let blocker = dir.path().join("not-a-dir");
+        std::fs::write(&blocker, b"").unwrap();
+        let good = dir.path().join("good.log");
+        let (_sluice, port) = start(&format!("{} {}", file(&good), file(&blocker.join("b.log"))));
+        assert_eq!(
+            send_window(port, 10),
+            None,
+            "ACK with an output that failed"
+        );
+        assert_eq!(ids_in(&good).len(), 10, "the first output took the events");
     }
 }

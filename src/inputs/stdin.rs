@@ -2,6 +2,12 @@
 //!
 //! A dedicated thread does blocking reads in large chunks (tokio's stdin would hop to a
 //! blocking thread for every read) and pushes one batch per chunk.
+//!
+//! A blocking read cannot be interrupted portably, so shutdown does not wait for it: when
+//! the pipeline is asked to stop while the thread sits in `read` (stdin held open with
+//! nothing to say), the input returns at once and leaves the thread parked; whatever it
+//! reads afterwards finds the queue closed and is not pushed. A thread busy pushing a
+//! chunk it already read is waited for, so lines read before the signal are drained.
 
 use super::{Input, InputContext, InputError};
 use crate::batch::{Ack, Batch};
@@ -12,6 +18,8 @@ use crate::event::{Event, Timestamp};
 use crate::plugin::Options;
 use bytes::BytesMut;
 use std::io::Read;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use tokio_util::codec::Decoder as _;
 
 const READ_CHUNK: usize = 256 * 1024;
@@ -37,22 +45,44 @@ impl Input for StdinInput {
     async fn run(self: Box<Self>, ctx: InputContext) -> Result<(), InputError> {
         let handle = tokio::runtime::Handle::current();
         let reader_ctx = ctx.clone();
+        let reading = Arc::new(AtomicBool::new(false));
+        let reader_flag = reading.clone();
         let thread = std::thread::Builder::new()
             .name("sluice-stdin".into())
-            .spawn(move || read_loop(&self, &reader_ctx, &handle))
+            .spawn(move || read_loop(&self, &reader_ctx, &handle, &reader_flag))
             .map_err(|source| InputError::Io {
                 context: "cannot start the stdin reader thread".into(),
                 source,
             })?;
-        let (tx, rx) = tokio::sync::oneshot::channel();
+        let (tx, mut rx) = tokio::sync::oneshot::channel();
         std::thread::spawn(move || {
             let _ = tx.send(thread.join());
         });
-        match rx.await {
+        let finished = |joined: Result<std::thread::Result<Result<(), InputError>>, _>| match joined
+        {
             Ok(Ok(result)) => result,
             _ => Err(InputError::Other(
                 "stdin reader thread stopped abnormally".into(),
             )),
+        };
+        tokio::select! {
+            joined = &mut rx => return finished(joined),
+            () = ctx.shutdown().cancelled() => {}
+        }
+        // Asked to stop: a reader blocked in `read` is left behind; one pushing a chunk
+        // it already read finishes that push and then sees the shutdown.
+        loop {
+            if reading.load(Ordering::Acquire) {
+                tracing::debug!(
+                    input = ctx.id(),
+                    "stopping while stdin is blocked in a read"
+                );
+                return Ok(());
+            }
+            tokio::select! {
+                joined = &mut rx => return finished(joined),
+                () = tokio::time::sleep(std::time::Duration::from_millis(5)) => {}
+            }
         }
     }
 }
@@ -61,6 +91,7 @@ fn read_loop(
     input: &StdinInput,
     ctx: &InputContext,
     handle: &tokio::runtime::Handle,
+    reading: &AtomicBool,
 ) -> Result<(), InputError> {
     let mut stdin = std::io::stdin().lock();
     let mut framer = LineFramer::new(input.max_line_bytes);
@@ -70,7 +101,10 @@ fn read_loop(
         if ctx.is_shutting_down() {
             return Ok(());
         }
-        let n = match stdin.read(&mut chunk) {
+        reading.store(true, Ordering::Release);
+        let read = stdin.read(&mut chunk);
+        reading.store(false, Ordering::Release);
+        let n = match read {
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(source) => {
