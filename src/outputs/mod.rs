@@ -43,6 +43,8 @@ pub mod file;
 pub mod http;
 pub mod http_client;
 pub mod null;
+pub mod sentinel;
+pub mod splunk_hec;
 pub mod stdout;
 
 use crate::config::Error;
@@ -248,6 +250,12 @@ pub static REGISTRY: Registry<Box<dyn Output>> = Registry {
         ("file", |o| Ok(Box::new(file::FileOutput::build(o)?))),
         ("http", |o| Ok(Box::new(http::HttpOutput::build(o)?))),
         ("null", |o| Ok(Box::new(null::NullOutput::build(o)?))),
+        ("sentinel", |o| {
+            Ok(Box::new(sentinel::SentinelOutput::build(o)?))
+        }),
+        ("splunk_hec", |o| {
+            Ok(Box::new(splunk_hec::SplunkHecOutput::build(o)?))
+        }),
         ("stdout", |o| Ok(Box::new(stdout::StdoutOutput::build(o)?))),
     ],
 };
