@@ -7,9 +7,11 @@ pub mod correlation;
 pub mod date;
 pub mod dissect;
 pub mod drop;
+pub mod ecs;
 pub mod grok;
 pub mod json;
 pub mod kv;
+pub mod lru;
 pub mod mutate;
 pub mod sleep;
 
