@@ -8,6 +8,7 @@ pub mod date;
 pub mod dissect;
 pub mod drop;
 pub mod ecs;
+pub mod geoip;
 pub mod grok;
 pub mod json;
 pub mod kv;
@@ -91,6 +92,7 @@ pub static REGISTRY: Registry<Box<dyn Filter>> = Registry {
         ("date", |o| simple(o, date::Date::build)),
         ("dissect", |o| simple(o, dissect::Dissect::build)),
         ("drop", |o| simple(o, drop::Drop::build)),
+        ("geoip", |o| simple(o, geoip::GeoIp::build)),
         ("grok", |o| {
             let common = CommonOptions::from_options(o)?;
             Ok(Box::new(grok::Grok::build(o, common)?))
