@@ -15,6 +15,7 @@ pub mod kv;
 pub mod lru;
 pub mod mutate;
 pub mod sleep;
+pub mod useragent;
 
 use crate::config::Error;
 use crate::event::Event;
@@ -101,6 +102,7 @@ pub static REGISTRY: Registry<Box<dyn Filter>> = Registry {
         ("kv", |o| simple(o, kv::Kv::build)),
         ("mutate", |o| simple(o, mutate::Mutate::build)),
         ("sleep", |o| simple(o, sleep::Sleep::build)),
+        ("useragent", |o| simple(o, useragent::UserAgent::build)),
     ],
 };
 
