@@ -4,6 +4,7 @@
 
 pub mod common;
 pub mod correlation;
+pub mod csv;
 pub mod date;
 pub mod dissect;
 pub mod drop;
@@ -15,6 +16,7 @@ pub mod kv;
 pub mod lru;
 pub mod mutate;
 pub mod sleep;
+pub mod translate;
 pub mod useragent;
 
 use crate::config::Error;
@@ -90,6 +92,7 @@ pub static REGISTRY: Registry<Box<dyn Filter>> = Registry {
         ("correlation", |o| {
             simple(o, correlation::Correlation::build)
         }),
+        ("csv", |o| simple(o, csv::Csv::build)),
         ("date", |o| simple(o, date::Date::build)),
         ("dissect", |o| simple(o, dissect::Dissect::build)),
         ("drop", |o| simple(o, drop::Drop::build)),
@@ -102,6 +105,9 @@ pub static REGISTRY: Registry<Box<dyn Filter>> = Registry {
         ("kv", |o| simple(o, kv::Kv::build)),
         ("mutate", |o| simple(o, mutate::Mutate::build)),
         ("sleep", |o| simple(o, sleep::Sleep::build)),
+        ("translate", |o| {
+            Ok(Box::new(translate::Translate::build(o)?))
+        }),
         ("useragent", |o| simple(o, useragent::UserAgent::build)),
     ],
 };
