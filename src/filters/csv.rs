@@ -66,12 +66,12 @@ pub fn parse_line(
     sep: &str,
     quote: Option<char>,
 ) -> Result<Option<Vec<Option<String>>>, CsvError> {
-    let line = match line.find(['\n', '\r']) {
-        // A quoted field may hold a line break; only cut outside quotes.
-        Some(_) if quote.is_some_and(|q| line.contains(q)) => line,
-        Some(i) => &line[..i],
-        None => line,
-    };
+    // One row: a line break ends it, except inside a quoted field.
+    let line = line
+        .strip_suffix("\r\n")
+        .or_else(|| line.strip_suffix('\n'))
+        .or_else(|| line.strip_suffix('\r'))
+        .unwrap_or(line);
     if line.is_empty() {
         return Ok(None);
     }
@@ -108,9 +108,10 @@ pub fn parse_line(
                 break;
             }
         } else {
-            let (field, next) = match rest.find(sep) {
+            let row_end = rest.find(['\n', '\r']).unwrap_or(rest.len());
+            let (field, next) = match rest[..row_end].find(sep) {
                 Some(i) => (&rest[..i], Some(&rest[i + sep.len()..])),
-                None => (rest, None),
+                None => (&rest[..row_end], None),
             };
             if quote.is_some_and(|q| field.contains(q)) {
                 return Err(CsvError::StrayQuote);
