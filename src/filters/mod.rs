@@ -2,17 +2,32 @@
 //! at a time; they implement [`EventFilter`] and [`PerEvent`] turns them into a
 //! [`Filter`] with the common options applied on success.
 
+pub mod cidr;
+pub mod clone;
 pub mod common;
 pub mod correlation;
+pub mod csv;
 pub mod date;
 pub mod dissect;
 pub mod drop;
 pub mod error_stats;
+pub mod ecs;
+pub mod fingerprint;
+pub mod geoip;
 pub mod grok;
 pub mod json;
 pub mod kv;
+pub mod lru;
 pub mod mutate;
+pub mod prune;
 pub mod sleep;
+pub mod split;
+pub mod syslog_pri;
+pub mod translate;
+pub mod truncate;
+pub mod urldecode;
+pub mod useragent;
+pub mod uuid;
 
 use crate::config::Error;
 use crate::event::Event;
@@ -84,15 +99,22 @@ fn simple<F: EventFilter + 'static>(
 pub static REGISTRY: Registry<Box<dyn Filter>> = Registry {
     kind: "filter",
     entries: &[
+        ("cidr", |o| Ok(Box::new(cidr::Cidr::build(o)?))),
+        ("clone", |o| Ok(Box::new(clone::Clone::build(o)?))),
         ("correlation", |o| {
             simple(o, correlation::Correlation::build)
         }),
+        ("csv", |o| simple(o, csv::Csv::build)),
         ("date", |o| simple(o, date::Date::build)),
         ("dissect", |o| simple(o, dissect::Dissect::build)),
         ("drop", |o| simple(o, drop::Drop::build)),
         ("error_stats", |o| {
             Ok(Box::new(error_stats::ErrorStats::build(o)?))
         }),
+        ("fingerprint", |o| {
+            simple(o, fingerprint::Fingerprint::build)
+        }),
+        ("geoip", |o| simple(o, geoip::GeoIp::build)),
         ("grok", |o| {
             let common = CommonOptions::from_options(o)?;
             Ok(Box::new(grok::Grok::build(o, common)?))
@@ -100,7 +122,17 @@ pub static REGISTRY: Registry<Box<dyn Filter>> = Registry {
         ("json", |o| simple(o, json::Json::build)),
         ("kv", |o| simple(o, kv::Kv::build)),
         ("mutate", |o| simple(o, mutate::Mutate::build)),
+        ("prune", |o| simple(o, prune::Prune::build)),
         ("sleep", |o| simple(o, sleep::Sleep::build)),
+        ("split", |o| Ok(Box::new(split::Split::build(o)?))),
+        ("syslog_pri", |o| simple(o, syslog_pri::SyslogPri::build)),
+        ("translate", |o| {
+            Ok(Box::new(translate::Translate::build(o)?))
+        }),
+        ("truncate", |o| simple(o, truncate::Truncate::build)),
+        ("urldecode", |o| simple(o, urldecode::Urldecode::build)),
+        ("useragent", |o| simple(o, useragent::UserAgent::build)),
+        ("uuid", |o| simple(o, uuid::Uuid::build)),
     ],
 };
 
