@@ -175,46 +175,6 @@ fn compile_regex(pattern: &str, pos: &ast::Pos) -> Result<Regex, Error> {
     Regex::new(pattern).map_err(|e| Error::invalid(pos, format!("invalid regular expression: {e}")))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::Regex;
-
-    fn matches(re: &str, text: &str) -> bool {
-        Regex::new(re)
-            .unwrap_or_else(|e| panic!("{re}: {e}"))
-            .is_match(text)
-    }
-
-    #[test]
-    fn ruby_regex_syntax_in_conditions() {
-        // A `{` that starts no quantifier is a literal.
-        assert!(matches(r"^{.*}$", r#"{"a":1}"#));
-        assert!(!matches(r"^{.*}$", "plain"));
-        assert!(matches(r"a{2}", "xaay"));
-        assert!(matches(r"x{,2}y", "xxy"));
-        // `^` and `$` anchor at lines.
-        assert!(matches(r"^b$", "a\nb\nc"));
-        // ... but `\A`, `\z` and `\Z` at the text.
-        assert!(!matches(r"\Ab", "a\nb"));
-        assert!(matches(r"a\z", "ba"));
-        assert!(!matches(r"a\z", "a\n"));
-        assert!(matches(r"a\Z", "a\n"));
-        // `.` stops at a newline in a condition (Ruby without /m).
-        assert!(!matches(r"a.b", "a\nb"));
-        // `\h` is a hex digit, in and out of a class.
-        assert!(matches(r"^\h+$", "09afAF"));
-        assert!(!matches(r"^\h+$", "0x"));
-        assert!(matches(r"^[\h-]+$", "ab-12"));
-        // Named, atomic and possessive groups; look-around.
-        assert!(matches(r"(?<word>\w+) \k<word>", "hey hey"));
-        assert!(!matches(r"(?>a+)a", "aaa"));
-        assert!(!matches(r"a++a", "aaa"));
-        assert!(matches(r"foo(?=bar)", "foobar"));
-        assert!(matches(r"(?<!x)y", "ay"));
-        assert!(matches(r"(?i)ERROR", "error"));
-    }
-}
-
 fn operand(r: &ast::Rvalue) -> Result<Operand, Error> {
     Ok(match &r.kind {
         RvalueKind::String(s) => Operand::Const(Value::String(s.clone())),
@@ -313,5 +273,45 @@ fn contains(haystack: Option<&Value>, needle: Option<&Value>) -> bool {
         },
         Value::Map(m) => n.as_str().is_some_and(|k| m.contains_key(k)),
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Regex;
+
+    fn matches(re: &str, text: &str) -> bool {
+        Regex::new(re)
+            .unwrap_or_else(|e| panic!("{re}: {e}"))
+            .is_match(text)
+    }
+
+    #[test]
+    fn ruby_regex_syntax_in_conditions() {
+        // A `{` that starts no quantifier is a literal.
+        assert!(matches(r"^{.*}$", r#"{"a":1}"#));
+        assert!(!matches(r"^{.*}$", "plain"));
+        assert!(matches(r"a{2}", "xaay"));
+        assert!(matches(r"x{,2}y", "xxy"));
+        // `^` and `$` anchor at lines.
+        assert!(matches(r"^b$", "a\nb\nc"));
+        // ... but `\A`, `\z` and `\Z` at the text.
+        assert!(!matches(r"\Ab", "a\nb"));
+        assert!(matches(r"a\z", "ba"));
+        assert!(!matches(r"a\z", "a\n"));
+        assert!(matches(r"a\Z", "a\n"));
+        // `.` stops at a newline in a condition (Ruby without /m).
+        assert!(!matches(r"a.b", "a\nb"));
+        // `\h` is a hex digit, in and out of a class.
+        assert!(matches(r"^\h+$", "09afAF"));
+        assert!(!matches(r"^\h+$", "0x"));
+        assert!(matches(r"^[\h-]+$", "ab-12"));
+        // Named, atomic and possessive groups; look-around.
+        assert!(matches(r"(?<word>\w+) \k<word>", "hey hey"));
+        assert!(!matches(r"(?>a+)a", "aaa"));
+        assert!(!matches(r"a++a", "aaa"));
+        assert!(matches(r"foo(?=bar)", "foobar"));
+        assert!(matches(r"(?<!x)y", "ay"));
+        assert!(matches(r"(?i)ERROR", "error"));
     }
 }
