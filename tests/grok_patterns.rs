@@ -13,7 +13,7 @@ use sluice::filters::EventFilter;
 use sluice::plugin::Options;
 
 fn grok(pattern: &str) -> Grok {
-    let quoted = pattern.replace('\\', "\\\\").replace('\'', "\\'");
+    let quoted = pattern.replace('\'', "\\'");
     let mut opts = Options::from_text(
         "grok",
         "filter",
@@ -246,7 +246,7 @@ struct Oracle {
 }
 
 fn oracle(onig: &grok::Grok, pattern: &str) -> Result<Oracle, String> {
-    let quoted = pattern.replace('\\', "\\\\").replace('\'', "\\'");
+    let quoted = pattern.replace('\'', "\\'");
     let mut opts = Options::from_text(
         "grok",
         "filter",
