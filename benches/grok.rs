@@ -1,12 +1,20 @@
 //! Grok throughput, whole filter (match + fields written into a new event), on
 //! generated logs of each format, against the `grok` crate's Oniguruma back end doing
-//! the same work (match + event built from the captures) on the same machine.
+//! the same work (match + event built from the captures) on the same machine. Both
+//! capture the named fields only (`with_alias_only`), as Logstash's grok does by
+//! default (`named_captures_only`).
+//!
+//! A second group times the match alone (captures read, no event) on each of
+//! Sluice's engines, PCRE2 and the automaton, and on Oniguruma.
 //!
 //!   cargo bench --bench grok
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use sluice::event::{Event, Timestamp, Value};
 use sluice::filters::common::CommonOptions;
+use sluice::filters::grok::compiler;
+use sluice::filters::grok::library::PatternLibrary;
+use sluice::filters::grok::matcher::{MatchResult, Matcher, Scratch};
 use sluice::filters::grok::Grok;
 use sluice::filters::Filter;
 use sluice::plugin::Options;
@@ -95,7 +103,7 @@ fn bench(c: &mut Criterion) {
             })
         });
 
-        let compiled = onig.compile(pattern, false).unwrap();
+        let compiled = onig.compile(pattern, true).unwrap();
         assert!(lines.iter().all(|l| compiled.match_against(l).is_some()));
         g.bench_function("grok-crate-onig", |b| {
             let mut batch = Vec::with_capacity(125);
@@ -113,6 +121,47 @@ fn bench(c: &mut Criterion) {
                     }
                 }
                 std::hint::black_box(&batch);
+            })
+        });
+        g.finish();
+
+        // The match alone, on each engine.
+        let mut g = c.benchmark_group(format!("grok-match/{name}"));
+        g.throughput(Throughput::Elements(lines.len() as u64));
+        g.sample_size(10);
+        g.warm_up_time(std::time::Duration::from_secs(1));
+        g.measurement_time(std::time::Duration::from_secs(2));
+        let ex = compiler::expand(pattern, &PatternLibrary::bundled(), true).unwrap();
+        let timeout = std::time::Duration::from_secs(30);
+        for (engine, m) in [
+            ("pcre2", Matcher::new(&ex, timeout).unwrap()),
+            ("automaton", Matcher::without_pcre2(&ex, timeout).unwrap()),
+        ] {
+            let mut spans = Vec::new();
+            let mut scratch = Scratch::new();
+            assert!(lines
+                .iter()
+                .all(|l| m.find(l, &mut scratch, &mut spans) == MatchResult::Matched));
+            g.bench_function(engine, |b| {
+                b.iter(|| {
+                    let mut n = 0;
+                    for l in &lines {
+                        m.find(l, &mut scratch, &mut spans);
+                        n += spans.iter().flatten().map(|(s, e)| e - s).sum::<usize>();
+                    }
+                    std::hint::black_box(n)
+                })
+            });
+        }
+        g.bench_function("oniguruma", |b| {
+            b.iter(|| {
+                let mut n = 0;
+                for l in &lines {
+                    if let Some(m) = compiled.match_against(l) {
+                        n += m.iter().map(|(_, v)| v.len()).sum::<usize>();
+                    }
+                }
+                std::hint::black_box(n)
             })
         });
         g.finish();

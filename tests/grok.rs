@@ -124,7 +124,10 @@ fn a_runaway_pattern_does_not_hold_the_pipeline() {
     let mut input = Vec::new();
     for i in 0..6 {
         if i % 2 == 0 {
+            // The `b` the pattern needs is there, so no engine can rule the line out
+            // before it starts backtracking.
             input.extend(std::iter::repeat_n(b'a', 20_000));
+            input.extend_from_slice(b"cb");
         } else {
             input.extend_from_slice(b"ab");
         }

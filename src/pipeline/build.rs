@@ -76,16 +76,19 @@ pub fn compile(
             SectionKind::Output => output_tree.extend(c.output_items(&section.items)?),
         }
     }
-    if inputs.is_empty() {
+    // Logstash concatenates `conf.d/*.conf`, so a file of only `filter {}` or only
+    // `output {}` is valid, and so is a pipeline without inputs or outputs; only a
+    // configuration with nothing in it is an error.
+    if config.sections.is_empty() {
         return Err(Error::Empty(
-            "the configuration has no input: add an input section, e.g. input { stdin {} }".into(),
+            "the configuration is empty: add an input, filter or output section".into(),
         ));
     }
+    if inputs.is_empty() {
+        tracing::warn!("the pipeline has no inputs: it receives no events");
+    }
     if c.outputs.is_empty() {
-        return Err(Error::Empty(
-            "the configuration has no output: add an output section, e.g. output { stdout {} }"
-                .into(),
-        ));
+        tracing::warn!("the pipeline has no outputs: events are dropped after the filters");
     }
     Ok(CompiledPipeline {
         inputs,

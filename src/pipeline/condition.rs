@@ -5,8 +5,47 @@ use crate::config::ast::{self, BoolOp, CompareOp, ConditionKind, RvalueKind};
 use crate::config::Error;
 use crate::event::field_ref::FieldRef;
 use crate::event::{Event, Value};
-use regex::Regex;
+use crate::filters::grok::compiler::Expanded;
+use crate::filters::grok::matcher::Matcher;
 use std::cmp::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A regex of a condition, read as Ruby reads it (Logstash evaluates `=~` with Ruby's
+/// `Regexp`): `^` and `$` anchor at lines, a `{` that starts no `{n,m}` is a literal,
+/// `\h` is a hex digit, `\A`, `\z`, `\Z`, named groups, atomic groups, possessive
+/// quantifiers and look-around all work. It runs on grok's engines.
+#[derive(Debug, Clone)]
+pub struct Regex {
+    text: String,
+    matcher: Arc<Matcher>,
+}
+
+/// How long one `=~` may backtrack before it counts as no match. Ruby has no bound;
+/// a condition that runs away should not hold a worker forever.
+const REGEX_BUDGET: Duration = Duration::from_secs(10);
+
+impl Regex {
+    /// Compiles `pattern` as Ruby would.
+    pub fn new(pattern: &str) -> Result<Regex, String> {
+        let matcher = Matcher::new(&Expanded::ruby_regex(pattern), REGEX_BUDGET)
+            .map_err(|e| e.to_string())?;
+        Ok(Regex {
+            text: pattern.to_string(),
+            matcher: Arc::new(matcher),
+        })
+    }
+
+    /// Whether the regex matches anywhere in `text`.
+    pub fn is_match(&self, text: &str) -> bool {
+        self.matcher.is_match(text)
+    }
+
+    /// The regex as written.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+}
 
 /// An operand of a condition.
 #[derive(Debug, Clone)]
@@ -234,5 +273,45 @@ fn contains(haystack: Option<&Value>, needle: Option<&Value>) -> bool {
         },
         Value::Map(m) => n.as_str().is_some_and(|k| m.contains_key(k)),
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Regex;
+
+    fn matches(re: &str, text: &str) -> bool {
+        Regex::new(re)
+            .unwrap_or_else(|e| panic!("{re}: {e}"))
+            .is_match(text)
+    }
+
+    #[test]
+    fn ruby_regex_syntax_in_conditions() {
+        // A `{` that starts no quantifier is a literal.
+        assert!(matches(r"^{.*}$", r#"{"a":1}"#));
+        assert!(!matches(r"^{.*}$", "plain"));
+        assert!(matches(r"a{2}", "xaay"));
+        assert!(matches(r"x{,2}y", "xxy"));
+        // `^` and `$` anchor at lines.
+        assert!(matches(r"^b$", "a\nb\nc"));
+        // ... but `\A`, `\z` and `\Z` at the text.
+        assert!(!matches(r"\Ab", "a\nb"));
+        assert!(matches(r"a\z", "ba"));
+        assert!(!matches(r"a\z", "a\n"));
+        assert!(matches(r"a\Z", "a\n"));
+        // `.` stops at a newline in a condition (Ruby without /m).
+        assert!(!matches(r"a.b", "a\nb"));
+        // `\h` is a hex digit, in and out of a class.
+        assert!(matches(r"^\h+$", "09afAF"));
+        assert!(!matches(r"^\h+$", "0x"));
+        assert!(matches(r"^[\h-]+$", "ab-12"));
+        // Named, atomic and possessive groups; look-around.
+        assert!(matches(r"(?<word>\w+) \k<word>", "hey hey"));
+        assert!(!matches(r"(?>a+)a", "aaa"));
+        assert!(!matches(r"a++a", "aaa"));
+        assert!(matches(r"foo(?=bar)", "foobar"));
+        assert!(matches(r"(?<!x)y", "ay"));
+        assert!(matches(r"(?i)ERROR", "error"));
     }
 }

@@ -21,10 +21,6 @@ pub enum CompileError {
     UnknownPattern(String),
     #[error("pattern %{{{0}}} refers to itself")]
     Recursive(String),
-    #[error("unknown type `{0}` in %{{...}}: use int or float")]
-    UnknownType(String),
-    #[error("unterminated %{{ in `{0}`")]
-    Unterminated(String),
     #[error("invalid field name `{0}`")]
     BadField(String),
     #[error("invalid regex: {0}")]
@@ -55,6 +51,21 @@ pub struct Expanded {
     /// The regex in Oniguruma syntax with Sluice's group names.
     pub regex: String,
     pub captures: Vec<CaptureSpec>,
+    /// `.` matches a newline too. Logstash's grok compiles every pattern with Ruby's
+    /// `Regexp::MULTILINE`, which is that; a `=~` condition's regex has it off.
+    pub dot_matches_newline: bool,
+}
+
+impl Expanded {
+    /// A Ruby regex as written (no `%{...}` to expand, no captures), as a condition's
+    /// `=~` uses it.
+    pub fn ruby_regex(regex: &str) -> Expanded {
+        Expanded {
+            regex: regex.to_string(),
+            captures: Vec::new(),
+            dot_matches_newline: false,
+        }
+    }
 }
 
 const MAX_DEPTH: usize = 64;
@@ -77,6 +88,7 @@ pub fn expand(
     Ok(Expanded {
         regex,
         captures: ex.captures,
+        dot_matches_newline: true,
     })
 }
 
@@ -120,12 +132,9 @@ impl Expander<'_> {
                 let n = class_len(tail);
                 out.push_str(&tail[..n]);
                 rest = &tail[n..];
-            } else if let Some(body) = tail.strip_prefix("%{") {
-                let end = body
-                    .find('}')
-                    .ok_or_else(|| CompileError::Unterminated(text.to_string()))?;
-                out.push_str(&self.reference(&body[..end])?);
-                rest = &body[end + 1..];
+            } else if let Some(reference) = Reference::parse(tail) {
+                out.push_str(&self.reference(&reference)?);
+                rest = &tail[reference.len..];
             } else if let Some((name, len)) = user_group_name(tail) {
                 let group = self.new_group(name, Conversion::None)?;
                 out.push_str("(?<");
@@ -141,17 +150,9 @@ impl Expander<'_> {
         Ok(out)
     }
 
-    /// `SYNTAX`, `SYNTAX:field` or `SYNTAX:field:type`.
-    fn reference(&mut self, body: &str) -> Result<String, CompileError> {
-        let mut parts = body.splitn(3, ':');
-        let name = parts.next().unwrap_or_default();
-        let field = parts.next();
-        let conversion = match parts.next() {
-            None => Conversion::None,
-            Some("int") | Some("integer") => Conversion::Int,
-            Some("float") => Conversion::Float,
-            Some(other) => return Err(CompileError::UnknownType(other.to_string())),
-        };
+    /// Expands one `%{SYNTAX}`, `%{SYNTAX:field}` or `%{SYNTAX:field:type}`.
+    fn reference(&mut self, r: &Reference<'_>) -> Result<String, CompileError> {
+        let name = r.name;
         let definition = self
             .lib
             .get(name)
@@ -159,10 +160,10 @@ impl Expander<'_> {
         if self.stack.iter().any(|n| n == name) {
             return Err(CompileError::Recursive(name.to_string()));
         }
-        let group = match field {
-            Some(f) if !f.is_empty() => Some(self.new_group(f, conversion)?),
-            _ if !self.named_captures_only => Some(self.new_group(name, conversion)?),
-            _ => None,
+        let group = match r.field {
+            Some(f) => Some(self.new_group(f, r.conversion)?),
+            None if !self.named_captures_only => Some(self.new_group(name, r.conversion)?),
+            None => None,
         };
         self.stack.push(name.to_string());
         let inner = self.expand(definition)?;
@@ -170,6 +171,58 @@ impl Expander<'_> {
         Ok(match group {
             Some(g) => format!("(?<{g}>{inner})"),
             None => format!("(?:{inner})"),
+        })
+    }
+}
+
+/// A `%{...}` reference as Logstash's grok reads it: `%{`, a name of
+/// `[A-Za-z0-9_]`, optionally `:` and a semantic of `[@\[\]A-Za-z0-9_:.-]`, then
+/// anything but `}` (ignored) and `}`. Text that does not read so (`%{ NAME}`, a `%{`
+/// never closed) is not a reference and stays literal text of the regex.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Reference<'a> {
+    name: &'a str,
+    /// The field, when the semantic names one.
+    field: Option<&'a str>,
+    conversion: Conversion,
+    /// Bytes of the whole reference, `%{` to `}`.
+    len: usize,
+}
+
+impl<'a> Reference<'a> {
+    fn parse(s: &'a str) -> Option<Reference<'a>> {
+        let body = s.strip_prefix("%{")?;
+        let name_len = body
+            .bytes()
+            .position(|b| !(b.is_ascii_alphanumeric() || b == b'_'))
+            .unwrap_or(body.len());
+        if name_len == 0 {
+            return None;
+        }
+        let name = &body[..name_len];
+        let after = &body[name_len..];
+        let semantic = after.strip_prefix(':').map(|sem| {
+            let n = sem
+                .bytes()
+                .position(|b| !(b.is_ascii_alphanumeric() || b"@[]_:.-".contains(&b)))
+                .unwrap_or(sem.len());
+            &sem[..n]
+        });
+        let close = body.find('}')?;
+        // `pattern:field:type`; Logstash converts `int` and `float` and leaves every
+        // other type (`string`, a typo) a string.
+        let mut parts = semantic.unwrap_or("").split(':');
+        let field = parts.next().filter(|f| !f.is_empty());
+        let conversion = match parts.next() {
+            Some("int") | Some("integer") => Conversion::Int,
+            Some("float") => Conversion::Float,
+            _ => Conversion::None,
+        };
+        Some(Reference {
+            name,
+            field,
+            conversion,
+            len: 2 + close + 1,
         })
     }
 }
@@ -222,6 +275,114 @@ fn class_len(s: &str) -> usize {
     s.len()
 }
 
+/// A bracket expression with Oniguruma's `\h` (hex digit) written out: the other
+/// engines read `\h` as horizontal space or reject it.
+fn class_hex_digits(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    let mut chars = raw.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('h') => out.push_str("0-9a-fA-F"),
+            Some(other) => {
+                out.push('\\');
+                out.push(other);
+            }
+            None => out.push('\\'),
+        }
+    }
+    out
+}
+
+/// A bracket expression as PCRE2 reads it. Oniguruma (like the `regex` crate) nests
+/// classes, `[[[:alnum:]]_.-]`, where PCRE2 would read the inner `[` as a literal and
+/// close the class early; a nested positive class is a union, so its members move up
+/// into the outer class. `None` for what PCRE2 has no spelling of (a negated nested
+/// class, `&&` intersection).
+fn class_for_pcre2(raw: &str) -> Option<String> {
+    let b = raw.as_bytes();
+    if raw.contains("&&") {
+        return None;
+    }
+    let mut out = String::with_capacity(raw.len());
+    let mut i = 0;
+    let mut depth = 0usize;
+    while i < b.len() {
+        let c = b[i];
+        match c {
+            b'\\' => {
+                let n = raw[i + 1..].chars().next().map_or(0, char::len_utf8);
+                out.push_str(&raw[i..i + 1 + n]);
+                i += 1 + n;
+                continue;
+            }
+            b'[' if depth > 0 && raw[i..].starts_with("[:") => {
+                let end = raw[i..].find(":]")?;
+                let posix = &raw[i..i + end + 2];
+                out.push_str(unicode_posix(posix).unwrap_or(posix));
+                i += end + 2;
+                continue;
+            }
+            b'[' => {
+                depth += 1;
+                if depth == 1 {
+                    out.push('[');
+                    i += 1;
+                    if b.get(i) == Some(&b'^') {
+                        out.push('^');
+                        i += 1;
+                    }
+                    // A `]` first in the class is a literal.
+                    if b.get(i) == Some(&b']') {
+                        out.push_str("\\]");
+                        i += 1;
+                    }
+                } else {
+                    if b.get(i + 1) == Some(&b'^') {
+                        return None;
+                    }
+                    i += 1;
+                }
+                continue;
+            }
+            b']' => {
+                if depth == 0 {
+                    return None;
+                }
+                depth -= 1;
+                if depth == 0 {
+                    out.push(']');
+                }
+                i += 1;
+                continue;
+            }
+            _ => {}
+        }
+        let n = raw[i..].chars().next().map_or(1, char::len_utf8);
+        out.push_str(&raw[i..i + n]);
+        i += n;
+    }
+    (depth == 0).then_some(out)
+}
+
+/// Oniguruma's POSIX classes are Unicode classes, PCRE2's (without UCP, which would
+/// also widen `\w`, `\d` and `\s` past Ruby's ASCII ones) are ASCII: the
+/// properties Ruby documents for them, for the ones log patterns use.
+fn unicode_posix(posix: &str) -> Option<&'static str> {
+    Some(match posix {
+        "[:alpha:]" => "\\p{L}\\p{M}",
+        "[:alnum:]" => "\\p{L}\\p{M}\\p{Nd}",
+        "[:digit:]" => "\\p{Nd}",
+        "[:upper:]" => "\\p{Lu}",
+        "[:lower:]" => "\\p{Ll}",
+        "[:word:]" => "\\p{L}\\p{M}\\p{Nd}\\p{Pc}",
+        _ => return None,
+    })
+}
+
 // ---------------------------------------------------------------------------------
 // The regex tree.
 
@@ -264,6 +425,7 @@ struct Parser<'a> {
     s: &'a str,
     i: usize,
     saw_case_flag: bool,
+    dot_all: bool,
 }
 
 impl<'a> Parser<'a> {
@@ -308,12 +470,12 @@ impl<'a> Parser<'a> {
                     let n = class_len(&self.s[self.i..]);
                     let raw = &self.s[self.i..self.i + n];
                     self.i += n;
-                    Node::Atom(raw.to_string())
+                    Node::Atom(class_hex_digits(raw))
                 }
                 '\\' => self.escape()?,
                 '.' => {
                     self.i += 1;
-                    Node::Atom(".".into())
+                    Node::Atom(if self.dot_all { "(?s:.)" } else { "." }.into())
                 }
                 '^' => {
                     self.i += 1;
@@ -396,8 +558,7 @@ impl<'a> Parser<'a> {
             'B' => Node::Assert("\\B"),
             'A' => Node::Assert("\\A"),
             'z' => Node::Assert("\\z"),
-            // End of text or before a final newline: close enough as end of text.
-            'Z' => Node::Assert("\\z"),
+            'Z' => Node::Assert("\\Z"),
             'n' | 't' | 'r' | 'f' | 'v' | 'a' => Node::Atom(format!("\\{c}")),
             'e' => Node::Atom("\\x1B".into()),
             'p' | 'P' => {
@@ -574,6 +735,10 @@ fn empty_class() -> ClassUnicode {
     ClassUnicode::empty()
 }
 
+fn newline_class() -> ClassUnicode {
+    ClassUnicode::new([ClassUnicodeRange::new('\n', '\n')])
+}
+
 fn atom_class(raw: &str) -> Option<ClassUnicode> {
     let hir = regex_syntax::ParserBuilder::new().build().parse(raw).ok()?;
     class_of_hir(&hir)
@@ -629,14 +794,15 @@ fn node_edge(n: &Node, forward: bool) -> Option<EdgeInfo> {
             nullable: false,
         }),
         Node::Assert(a) => {
-            // At the end of text nothing follows; at its start nothing precedes.
-            let stops = if forward {
-                matches!(*a, "$" | "\\z")
-            } else {
-                matches!(*a, "^" | "\\A")
+            // At the end of text nothing follows; at its start nothing precedes. Ruby's
+            // `^` and `$` are line anchors: a newline or nothing stands next to them.
+            let (stops, class) = match (forward, *a) {
+                (true, "\\z") | (false, "\\A") => (true, empty_class()),
+                (true, "$" | "\\Z") | (false, "^") => (true, newline_class()),
+                _ => (false, empty_class()),
             };
             Some(EdgeInfo {
-                class: empty_class(),
+                class,
                 nullable: !stops,
             })
         }
@@ -694,6 +860,8 @@ enum Target {
     Automaton,
     /// `fancy-regex`: everything Logstash's patterns use.
     Backtracking,
+    /// PCRE2: Oniguruma's syntax but for nested classes.
+    Pcre2,
 }
 
 struct Emitter {
@@ -783,8 +951,22 @@ impl Emitter {
         precede: Option<&Edge>,
     ) -> Result<(), NeedsBacktracking> {
         match n {
-            Node::Atom(raw) => out.push_str(raw),
-            Node::Assert(a) => out.push_str(a),
+            Node::Atom(raw) => {
+                if self.target == Target::Pcre2 && raw.starts_with('[') {
+                    out.push_str(&class_for_pcre2(raw).ok_or(NeedsBacktracking)?);
+                } else {
+                    out.push_str(raw);
+                }
+            }
+            Node::Assert(a) => out.push_str(match (*a, self.target) {
+                // Ruby's `^` and `$` always anchor at lines.
+                ("^", _) => "(?m:^)",
+                ("$", _) => "(?m:$)",
+                // The end, or before a final newline.
+                ("\\Z", Target::Automaton) => return Err(NeedsBacktracking),
+                ("\\Z", Target::Backtracking) => "(?=\n?\\z)",
+                (other, _) => other,
+            }),
             Node::Flags(f) => {
                 out.push_str("(?");
                 out.push_str(f);
@@ -806,7 +988,7 @@ impl Emitter {
                     }
                     GroupKind::Atomic => out.push_str(match self.target {
                         Target::Automaton => "(?:",
-                        Target::Backtracking => "(?>",
+                        Target::Backtracking | Target::Pcre2 => "(?>",
                     }),
                     GroupKind::Flags(f) => {
                         out.push_str("(?");
@@ -873,7 +1055,7 @@ impl Emitter {
                 negative,
                 alts,
             } => match self.target {
-                Target::Backtracking => {
+                Target::Backtracking | Target::Pcre2 => {
                     out.push_str(match (behind, negative) {
                         (false, false) => "(?=",
                         (false, true) => "(?!",
@@ -930,6 +1112,8 @@ impl Emitter {
 /// The regex text for each engine.
 #[derive(Debug, Clone)]
 pub struct Translated {
+    /// For PCRE2, when it can spell the pattern.
+    pub pcre2: Option<String>,
     /// For the `regex` crate, when the pattern can run there.
     pub automaton: Option<String>,
     /// What the matcher must check around an automaton match.
@@ -938,12 +1122,15 @@ pub struct Translated {
     pub backtracking: String,
 }
 
-/// Parses an expanded regex and writes it for both engines.
-pub fn translate(regex: &str) -> Result<Translated, CompileError> {
+/// Parses an expanded regex (Oniguruma's syntax, Ruby's semantics) and writes it for
+/// each engine.
+pub fn translate(expanded: &Expanded) -> Result<Translated, CompileError> {
+    let regex = expanded.regex.as_str();
     let mut p = Parser {
         s: regex,
         i: 0,
         saw_case_flag: false,
+        dot_all: expanded.dot_matches_newline,
     };
     let alts = p.alts()?;
     if p.i != regex.len() {
@@ -954,26 +1141,31 @@ pub fn translate(regex: &str) -> Result<Translated, CompileError> {
         open: true,
         clean: true,
     };
-    let mut backtracking = String::with_capacity(regex.len());
-    let bt = Emitter {
-        target: Target::Backtracking,
-        analyse: false,
+    let emitter = |target, analyse| Emitter {
+        target,
+        analyse,
         edge_checks: std::cell::RefCell::new(EdgeChecks::new()),
     };
-    if bt.alts(&alts, &mut backtracking, None, None).is_err() {
+    let mut backtracking = String::with_capacity(regex.len());
+    if emitter(Target::Backtracking, false)
+        .alts(&alts, &mut backtracking, None, None)
+        .is_err()
+    {
         return Err(CompileError::Regex(format!("cannot translate `{regex}`")));
     }
+    let mut pcre2 = String::with_capacity(regex.len());
+    let pcre2 = emitter(Target::Pcre2, false)
+        .alts(&alts, &mut pcre2, None, None)
+        .ok()
+        .map(|_| pcre2);
     let mut automaton = String::with_capacity(regex.len());
-    let am = Emitter {
-        target: Target::Automaton,
-        analyse: !p.saw_case_flag,
-        edge_checks: std::cell::RefCell::new(EdgeChecks::new()),
-    };
+    let am = emitter(Target::Automaton, !p.saw_case_flag);
     let automaton = am
         .alts(&alts, &mut automaton, Some(&edge), Some(&edge))
         .ok()
         .map(|_| automaton);
     Ok(Translated {
+        pcre2,
         automaton,
         edge_checks: am.edge_checks.into_inner(),
         backtracking,
@@ -1011,7 +1203,7 @@ mod tests {
 
     fn auto(p: &str) -> Option<String> {
         let ex = expand(p, &lib(), true).unwrap();
-        translate(&ex.regex).unwrap().automaton
+        translate(&ex).unwrap().automaton
     }
 
     #[test]
@@ -1037,14 +1229,31 @@ mod tests {
             expand("%{A}", &l, true),
             Err(CompileError::Recursive(_))
         ));
-        assert!(matches!(
-            expand("%{INT:x:bool}", &l, true),
-            Err(CompileError::UnknownType(_))
-        ));
-        assert!(matches!(
-            expand("%{INT:x", &l, true),
-            Err(CompileError::Unterminated(_))
-        ));
+    }
+
+    #[test]
+    fn references_read_as_logstash_reads_them() {
+        // Any type but int and float leaves a string.
+        let ex = expand(
+            "%{INT:x:string} %{INT:y:float} %{INT:z:int:extra}",
+            &lib(),
+            true,
+        )
+        .unwrap();
+        let conv: Vec<_> = ex.captures.iter().map(|c| c.conversion).collect();
+        assert_eq!(conv, [Conversion::None, Conversion::Float, Conversion::Int]);
+        assert_eq!(ex.captures[0].field, "x");
+        // Text after the name or semantic is ignored, as Logstash's grok does.
+        let ex = expand("%{INT } %{INT:n }", &lib(), true).unwrap();
+        assert_eq!(ex.captures.len(), 1);
+        assert_eq!(ex.captures[0].field, "n");
+        assert!(!ex.regex.contains("%{"));
+        // What is not a reference stays literal text.
+        for literal in ["%{ INT}", "%{}", "%{INT", "%{-x}"] {
+            let ex = expand(literal, &lib(), true).unwrap();
+            assert!(ex.captures.is_empty());
+            assert!(ex.regex.starts_with("%{"), "{literal}: {}", ex.regex);
+        }
     }
 
     #[test]
@@ -1079,7 +1288,7 @@ mod tests {
         assert!(auto(r"foo(?=bar)").is_none());
         // At the pattern's edge the look-around becomes a check next to the match.
         let ex = expand("%{NUMBER:n}", &lib(), true).unwrap();
-        let t = translate(&ex.regex).unwrap();
+        let t = translate(&ex).unwrap();
         assert!(t.automaton.is_some());
         assert!(t.edge_checks.violated("31.5", 1, 4));
         assert!(!t.edge_checks.violated("a 1.5", 2, 5));
@@ -1090,12 +1299,27 @@ mod tests {
         let l = lib();
         for name in l.names() {
             let ex = expand(&format!("%{{{name}}}"), &l, true).unwrap();
-            let t = translate(&ex.regex).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let t = translate(&ex).unwrap_or_else(|e| panic!("{name}: {e}"));
             fancy_regex::Regex::new(&t.backtracking).unwrap_or_else(|e| panic!("{name}: {e}"));
             if let Some(a) = t.automaton {
                 regex::Regex::new(&a).unwrap_or_else(|e| panic!("{name}: {e}"));
             }
         }
+    }
+
+    #[test]
+    fn classes_are_respelled_for_pcre2() {
+        assert_eq!(
+            class_for_pcre2("[[[:alnum:]]_%!$@:.,+~-]").as_deref(),
+            Some(r"[\p{L}\p{M}\p{Nd}_%!$@:.,+~-]")
+        );
+        // A class of `:` and friends is no POSIX class.
+        assert_eq!(class_for_pcre2("[:.,]").as_deref(), Some("[:.,]"));
+        assert_eq!(class_for_pcre2(r"[^\\?*]").as_deref(), Some(r"[^\\?*]"));
+        assert_eq!(class_for_pcre2("[]a]").as_deref(), Some(r"[\]a]"));
+        assert_eq!(class_for_pcre2("[a-z[^0-9]]"), None);
+        assert_eq!(class_for_pcre2("[a-z&&[^x]]"), None);
+        assert_eq!(class_hex_digits(r"[\h-]"), "[0-9a-fA-F-]");
     }
 
     #[test]

@@ -1,22 +1,47 @@
 //! The pattern library: named regexes that `%{NAME}` expands to. Logstash's legacy
-//! patterns and Sluice's own ship inside the binary; `patterns_dir` files and
-//! `pattern_definitions` override a name.
+//! pattern library (every file of it) and Sluice's own ship inside the binary;
+//! `patterns_dir` files and `pattern_definitions` override a name.
 
 use std::collections::HashMap;
 use std::path::Path;
 
-/// Pattern files compiled into the binary, in load order (later files win).
-const BUNDLED: &[(&str, &str)] = &[
+/// Pattern files compiled into the binary, in load order (later files win). These are
+/// Logstash's legacy set (`ecs_compatibility => disabled`) from logstash-patterns-core,
+/// unchanged, plus `zeek` (which Logstash ships only in its ECS set) and Sluice's own.
+/// No two of them define one name differently (a test checks it).
+pub const BUNDLED: &[(&str, &str)] = &[
+    ("aws", include_str!("../../../patterns/aws")),
+    ("bacula", include_str!("../../../patterns/bacula")),
+    ("bind", include_str!("../../../patterns/bind")),
+    ("bro", include_str!("../../../patterns/bro")),
+    ("exim", include_str!("../../../patterns/exim")),
+    ("firewalls", include_str!("../../../patterns/firewalls")),
     (
         "grok-patterns",
         include_str!("../../../patterns/grok-patterns"),
     ),
+    ("haproxy", include_str!("../../../patterns/haproxy")),
     ("httpd", include_str!("../../../patterns/httpd")),
     ("java", include_str!("../../../patterns/java")),
+    ("junos", include_str!("../../../patterns/junos")),
     (
         "linux-syslog",
         include_str!("../../../patterns/linux-syslog"),
     ),
+    ("maven", include_str!("../../../patterns/maven")),
+    ("mcollective", include_str!("../../../patterns/mcollective")),
+    (
+        "mcollective-patterns",
+        include_str!("../../../patterns/mcollective-patterns"),
+    ),
+    ("mongodb", include_str!("../../../patterns/mongodb")),
+    ("nagios", include_str!("../../../patterns/nagios")),
+    ("postgresql", include_str!("../../../patterns/postgresql")),
+    ("rails", include_str!("../../../patterns/rails")),
+    ("redis", include_str!("../../../patterns/redis")),
+    ("ruby", include_str!("../../../patterns/ruby")),
+    ("squid", include_str!("../../../patterns/squid")),
+    ("zeek", include_str!("../../../patterns/zeek")),
     ("sluice", include_str!("../../../patterns/sluice")),
 ];
 
@@ -30,8 +55,6 @@ pub enum LibraryError {
     },
     #[error("invalid glob `{glob}`: {reason}")]
     Glob { glob: String, reason: String },
-    #[error("{file}:{line}: expected `NAME regex`")]
-    Syntax { file: String, line: usize },
 }
 
 /// Pattern names to their (unexpanded) definitions.
@@ -58,7 +81,9 @@ impl PatternLibrary {
         lib
     }
 
-    /// Adds the `NAME regex` lines of `text`; `file` names it in errors.
+    /// Adds the `NAME regex` lines of `text`; `file` names it in warnings. As in
+    /// Logstash, a line that holds only a name, or a name grok could never refer to,
+    /// is skipped (with a warning) instead of rejecting the whole file.
     pub fn add_text(&mut self, file: &str, text: &str) -> Result<(), LibraryError> {
         for (i, line) in text.lines().enumerate() {
             let line = line.trim_start();
@@ -66,18 +91,27 @@ impl PatternLibrary {
                 continue;
             }
             let line = line.trim_end_matches(['\r', '\n']);
-            let Some((name, def)) = line.split_once([' ', '\t']) else {
-                return Err(LibraryError::Syntax {
-                    file: file.to_string(),
-                    line: i + 1,
-                });
+            let (name, def) = match line.split_once([' ', '\t']) {
+                Some((name, def)) => (name, def.trim_start_matches([' ', '\t'])),
+                None => (line, ""),
             };
-            let def = def.trim_start_matches([' ', '\t']);
-            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-                return Err(LibraryError::Syntax {
-                    file: file.to_string(),
-                    line: i + 1,
-                });
+            if def.is_empty() {
+                tracing::warn!(
+                    file,
+                    line = i + 1,
+                    name,
+                    "grok pattern line has no regex, skipped"
+                );
+                continue;
+            }
+            if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                tracing::warn!(
+                    file,
+                    line = i + 1,
+                    name,
+                    "grok pattern name is not `[A-Za-z0-9_]+`, skipped"
+                );
+                continue;
             }
             self.patterns.insert(name.to_string(), def.to_string());
         }
@@ -168,6 +202,26 @@ mod tests {
             "JAVASTACKTRACEPART",
             "SLUICE_API",
             "SLUICE_DEVICE",
+            "ELB_ACCESS_LOG",
+            "S3_ACCESS_LOG",
+            "HAPROXYHTTP",
+            "BIND9",
+            "CISCOFW106001",
+            "SYSLOG5424LINE",
+            "RAILS3",
+            "MONGO3_LOG",
+            "NAGIOSLOGLINE",
+            "SQUID3",
+            "RT_FLOW1",
+            "BRO_HTTP",
+            "ZEEK_HTTP",
+            "BACULA_LOGLINE",
+            "EXIM",
+            "REDISLOG",
+            "POSTGRESQL",
+            "RUBY_LOGGER",
+            "MAVEN_VERSION",
+            "MCOLLECTIVE",
         ] {
             assert!(lib.get(name).is_some(), "{name} missing");
         }
@@ -178,12 +232,26 @@ mod tests {
     }
 
     #[test]
-    fn a_line_without_a_regex_is_an_error() {
+    fn a_line_without_a_regex_is_skipped_not_fatal() {
         let mut lib = PatternLibrary::empty();
-        assert!(matches!(
-            lib.add_text("f", "# c\nGOOD a+\nBAD\n"),
-            Err(LibraryError::Syntax { line: 3, .. })
-        ));
+        lib.add_text("f", "# c\nGOOD a+\nBAD\nBAD-NAME x\nALSO b+\n")
+            .unwrap();
+        assert_eq!(lib.names(), vec!["ALSO", "GOOD"]);
+    }
+
+    #[test]
+    fn bundled_files_never_define_one_name_two_ways() {
+        let mut seen: HashMap<String, (&str, String)> = HashMap::new();
+        for (file, text) in BUNDLED {
+            let mut one = PatternLibrary::empty();
+            one.add_text(file, text).unwrap();
+            for (name, def) in one.patterns {
+                if let Some((other, old)) = seen.get(&name) {
+                    assert_eq!(old, &def, "{name} differs between {other} and {file}");
+                }
+                seen.insert(name, (file, def));
+            }
+        }
     }
 
     #[test]

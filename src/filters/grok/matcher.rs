@@ -1,6 +1,10 @@
-//! Running a compiled pattern: on the `regex` crate's automata when the compiler could
-//! translate it there, else on `fancy-regex` with a backtracking budget that stands for
-//! `timeout_millis`.
+//! Running a compiled pattern. PCRE2 with its JIT runs what it can spell (every
+//! pattern of the shipped library): it speaks Oniguruma's syntax (atomic groups,
+//! possessive quantifiers, look-around), measured fastest on the grok benches, and a
+//! match limit stands for `timeout_millis`. A pattern PCRE2 cannot spell, or an input
+//! that overflows its bounded JIT stack, runs on the `regex` crate's automata when the
+//! compiler could translate it there, else on `fancy-regex` with a backtracking
+//! budget.
 
 use super::compiler::{self, CompileError, EdgeChecks, Expanded};
 use regex_automata::meta;
@@ -13,6 +17,8 @@ use std::time::{Duration, Instant};
 /// Which engine runs a pattern.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EngineKind {
+    /// PCRE2, JIT-compiled: backtracking like Oniguruma, bounded by a match limit.
+    Pcre2,
     /// `regex-automata`'s meta engine (what the `regex` crate runs on): automata only,
     /// never backtracks without bound.
     Automaton,
@@ -25,7 +31,8 @@ pub enum EngineKind {
 pub enum MatchResult {
     Matched,
     NoMatch,
-    /// The backtracking budget ran out: the pattern ran away on this input.
+    /// The backtracking budget (or PCRE2's match limit) ran out: the pattern ran
+    /// away on this input.
     Timeout,
 }
 
@@ -47,9 +54,34 @@ impl Default for Scratch {
     }
 }
 
+/// A pattern compiled for PCRE2.
+#[derive(Debug)]
+struct Pcre2Matcher {
+    regex: pcre2::bytes::Regex,
+    /// Regex group index of each capture.
+    groups: Vec<usize>,
+    /// Match data (capture slots, JIT stack), one per worker thread.
+    local: thread_local::ThreadLocal<RefCell<pcre2::bytes::CaptureLocations>>,
+}
+
+/// The most a JIT stack may grow to, per pattern and thread. The default, 32 KiB, is
+/// too small for long lines with many backtracking points; past this bound a line
+/// runs on the other engines.
+const JIT_STACK_MAX: usize = 1 << 20;
+
+/// PCRE2's own ceiling for the match limit (its default, which a pattern's
+/// `(*LIMIT_MATCH=)` may lower but not raise).
+const PCRE2_MATCH_LIMIT_MAX: u64 = 10_000_000;
+
+/// PCRE2's error codes for a match that ran out of its budget.
+const PCRE2_ERROR_MATCHLIMIT: i32 = -47;
+const PCRE2_ERROR_DEPTHLIMIT: i32 = -53;
+const PCRE2_ERROR_HEAPLIMIT: i32 = -63;
+
 /// A compiled pattern: the engines and where each capture is.
 #[derive(Debug)]
 pub struct Matcher {
+    pcre2: Option<Pcre2Matcher>,
     automaton: Option<meta::Regex>,
     /// The automaton's lazy-DFA cache and capture slots, one per worker thread: warm
     /// across batches, and no worker waits for another's.
@@ -79,9 +111,25 @@ fn group_indices<'a>(
 }
 
 impl Matcher {
-    /// Compiles `expanded`; `timeout` bounds a backtracking run.
+    /// Compiles `expanded` for the engine that runs it fastest; `timeout` bounds a
+    /// backtracking run.
     pub fn new(expanded: &Expanded, timeout: Duration) -> Result<Matcher, CompileError> {
-        let t = compiler::translate(&expanded.regex)?;
+        Matcher::build(expanded, timeout, true)
+    }
+
+    /// Compiles `expanded` without PCRE2: the automaton where the compiler could
+    /// translate the pattern there, else the backtracking engine. For comparing the
+    /// engines (tests, benches).
+    pub fn without_pcre2(expanded: &Expanded, timeout: Duration) -> Result<Matcher, CompileError> {
+        Matcher::build(expanded, timeout, false)
+    }
+
+    fn build(expanded: &Expanded, timeout: Duration, pcre2: bool) -> Result<Matcher, CompileError> {
+        let t = compiler::translate(expanded)?;
+        let pcre2 = match (&t.pcre2, pcre2) {
+            (Some(text), true) => build_pcre2(text, expanded, timeout),
+            _ => None,
+        };
         let automaton = t.automaton.as_deref().and_then(|a| {
             meta::Regex::builder()
                 .configure(
@@ -96,10 +144,10 @@ impl Matcher {
         let backtracking = fancy_regex::RegexBuilder::new(&t.backtracking)
             .backtrack_limit(backtrack_budget(timeout))
             .build();
-        let backtracking = match (backtracking, &automaton) {
-            (Ok(r), _) => Some(r),
-            (Err(_), Some(_)) => None,
-            (Err(e), None) => return Err(CompileError::Regex(e.to_string())),
+        let backtracking = match (backtracking, &automaton, &pcre2) {
+            (Ok(r), _, _) => Some(r),
+            (Err(_), Some(_), _) | (Err(_), None, Some(_)) => None,
+            (Err(e), None, None) => return Err(CompileError::Regex(e.to_string())),
         };
         let auto_groups = automaton
             .as_ref()
@@ -116,6 +164,7 @@ impl Matcher {
             .map(|r| group_indices(r.capture_names(), expanded))
             .unwrap_or_default();
         Ok(Matcher {
+            pcre2,
             automaton,
             local: thread_local::ThreadLocal::new(),
             edge_checks: t.edge_checks,
@@ -126,7 +175,9 @@ impl Matcher {
     }
 
     pub fn engine(&self) -> EngineKind {
-        if self.automaton.is_some() {
+        if self.pcre2.is_some() {
+            EngineKind::Pcre2
+        } else if self.automaton.is_some() {
             EngineKind::Automaton
         } else {
             EngineKind::Backtracking
@@ -142,6 +193,21 @@ impl Matcher {
     ) -> MatchResult {
         spans.clear();
         let _ = scratch;
+        if let Some(p) = &self.pcre2 {
+            match p.find(text, spans) {
+                Ok(true) => return MatchResult::Matched,
+                Ok(false) => return MatchResult::NoMatch,
+                Err(PCRE2_ERROR_MATCHLIMIT | PCRE2_ERROR_DEPTHLIMIT | PCRE2_ERROR_HEAPLIMIT) => {
+                    return MatchResult::Timeout
+                }
+                Err(code) => {
+                    // The JIT stack bound, or anything else PCRE2 gave up on: this line
+                    // runs on the other engines.
+                    tracing::debug!(code, "grok pattern falls back from pcre2 for one line");
+                    spans.clear();
+                }
+            }
+        }
         if let Some(re) = &self.automaton {
             let cell = self
                 .local
@@ -201,6 +267,85 @@ impl Matcher {
     }
 }
 
+/// Builds the PCRE2 matcher, or `None` (and the other engines run) when PCRE2
+/// rejects the text.
+fn build_pcre2(text: &str, expanded: &Expanded, timeout: Duration) -> Option<Pcre2Matcher> {
+    // Ruby's `\w`, `\d`, `\s` and `\b` are ASCII: no UCP. UTF mode keeps every match
+    // and capture on character boundaries.
+    let limit = match_limit(timeout);
+    let regex = pcre2::bytes::RegexBuilder::new()
+        .utf(true)
+        .ucp(false)
+        .jit_if_available(true)
+        .max_jit_stack_size(Some(JIT_STACK_MAX))
+        .build(&format!("(*LIMIT_MATCH={limit}){text}"))
+        .map_err(|e| tracing::debug!(error = %e, "grok pattern does not compile for pcre2"))
+        .ok()?;
+    let groups = group_indices(regex.capture_names().iter().map(|n| n.as_deref()), expanded);
+    Some(Pcre2Matcher {
+        regex,
+        groups,
+        local: thread_local::ThreadLocal::new(),
+    })
+}
+
+impl Pcre2Matcher {
+    /// Whether `text` matches, with the capture spans in `spans`; a PCRE2 error code
+    /// when it gave up.
+    fn find(&self, text: &str, spans: &mut Vec<Option<(usize, usize)>>) -> Result<bool, i32> {
+        let cell = self
+            .local
+            .get_or(|| RefCell::new(self.regex.capture_locations()));
+        // As for the automaton's cache: only this thread reaches its cell.
+        let mut temporary = None;
+        let mut borrowed = cell.try_borrow_mut().ok();
+        let locs = match borrowed.as_deref_mut() {
+            Some(locs) => locs,
+            None => temporary.insert(self.regex.capture_locations()),
+        };
+        match self.regex.captures_read(locs, text.as_bytes()) {
+            Ok(Some(_)) => {
+                spans.extend(self.groups.iter().map(|&g| locs.get(g)));
+                Ok(true)
+            }
+            Ok(None) => Ok(false),
+            Err(e) => Err(e.code()),
+        }
+    }
+}
+
+/// PCRE2's match limit for `timeout`, from a measurement of how fast this machine's
+/// JIT spends it, taken once. PCRE2 caps it at its default of ten million, which its
+/// JIT spends in well under a second: a longer `timeout_millis` gives that.
+fn match_limit(timeout: Duration) -> u64 {
+    let per_ms = *PCRE2_LIMIT_PER_MS.get_or_init(calibrate_pcre2);
+    let ms = timeout.as_secs_f64() * 1000.0;
+    ((per_ms * ms) as u64).clamp(1_000, PCRE2_MATCH_LIMIT_MAX)
+}
+
+static PCRE2_LIMIT_PER_MS: OnceLock<f64> = OnceLock::new();
+
+/// Runs a pattern that backtracks exponentially until a fixed match limit runs out
+/// and times it. The result is halved for a margin.
+fn calibrate_pcre2() -> f64 {
+    const LIMIT: u64 = 1_000_000;
+    let Ok(re) = pcre2::bytes::RegexBuilder::new()
+        .utf(true)
+        .jit_if_available(true)
+        .build(&format!("(*LIMIT_MATCH={LIMIT})^(?:a|aa)+(?=c)b"))
+    else {
+        return 100_000.0;
+    };
+    let text = format!("{}b", "a".repeat(64));
+    let start = Instant::now();
+    let _ = re.is_match(text.as_bytes());
+    let ms = start.elapsed().as_secs_f64() * 1000.0;
+    if ms <= 0.0 {
+        return 100_000.0;
+    }
+    (LIMIT as f64 / ms / 2.0).clamp(1_000.0, 100_000_000.0)
+}
+
 /// Backtracking steps a pattern may take within `timeout`, from a measurement of
 /// this machine's backtracking speed taken once.
 fn backtrack_budget(timeout: Duration) -> usize {
@@ -238,7 +383,7 @@ mod tests {
 
     fn matcher(p: &str) -> Matcher {
         let ex = compiler::expand(p, &PatternLibrary::bundled(), true).unwrap();
-        Matcher::new(&ex, Duration::from_secs(1)).unwrap()
+        Matcher::without_pcre2(&ex, Duration::from_secs(1)).unwrap()
     }
 
     fn spans(m: &Matcher, text: &str) -> (MatchResult, Vec<Option<(usize, usize)>>) {
@@ -266,9 +411,45 @@ mod tests {
     fn a_runaway_pattern_times_out() {
         let ex =
             compiler::expand(r"^(?<x>(?:a|aa)+)(?<!a)b", &PatternLibrary::bundled(), true).unwrap();
-        let m = Matcher::new(&ex, Duration::from_millis(50)).unwrap();
+        let m = Matcher::without_pcre2(&ex, Duration::from_millis(50)).unwrap();
         assert_eq!(m.engine(), EngineKind::Backtracking);
         let text = "a".repeat(200);
         assert_eq!(spans(&m, &text).0, MatchResult::Timeout);
+    }
+
+    #[test]
+    fn a_runaway_pattern_hits_the_pcre2_match_limit() {
+        let ex =
+            compiler::expand(r"^(?<x>(?:a|aa)+)(?=c)b", &PatternLibrary::bundled(), true).unwrap();
+        let m = Matcher::new(&ex, Duration::from_millis(50)).unwrap();
+        assert_eq!(m.engine(), EngineKind::Pcre2);
+        let text = format!("{}b", "a".repeat(60));
+        let start = Instant::now();
+        assert_eq!(spans(&m, &text).0, MatchResult::Timeout);
+        // Generous for a loaded machine; unbounded, this runs for years.
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            start.elapsed()
+        );
+    }
+
+    #[test]
+    fn pcre2_and_the_automaton_agree_on_captures() {
+        for (p, text) in [
+            ("%{NUMBER:n}x", "a.5x"),
+            ("%{NUMBER:n}x", "v1 12x"),
+            ("%{IP:ip} %{WORD:w}", "host 10.1.2.3 up"),
+            (
+                "%{COMBINEDAPACHELOG}",
+                r#"1.2.3.4 - - [21/Nov/2026:10:00:00 +0000] "GET / HTTP/1.1" 200 5 "-" "curl""#,
+            ),
+        ] {
+            let ex = compiler::expand(p, &PatternLibrary::bundled(), true).unwrap();
+            let fast = Matcher::new(&ex, Duration::from_secs(1)).unwrap();
+            assert_eq!(fast.engine(), EngineKind::Pcre2);
+            let other = Matcher::without_pcre2(&ex, Duration::from_secs(1)).unwrap();
+            assert_eq!(spans(&fast, text), spans(&other, text), "{p} on {text}");
+        }
     }
 }
