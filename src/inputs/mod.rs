@@ -3,6 +3,7 @@
 //! fires (or when its source ends, like stdin at EOF).
 
 pub mod beats;
+pub mod budget;
 pub mod dead_letter_queue;
 pub mod generator;
 pub mod listener;
