@@ -5,6 +5,7 @@
 pub mod beats;
 pub mod budget;
 pub mod dead_letter_queue;
+pub mod fuzzing;
 pub mod generator;
 pub mod listener;
 pub mod stdin;
