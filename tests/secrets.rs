@@ -11,7 +11,7 @@ const SECRET: &str = "Hunter2Secret";
 
 /// Runs `sluice -t -e config` and returns (success, stdout + stderr).
 fn check(config: &str) -> (bool, String) {
-    let out = run(&["--log.level", "debug", "-t", "-e", config], b"");
+    let out = run(&["-t", "-e", config], b"");
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
