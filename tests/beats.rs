@@ -270,22 +270,28 @@ async fn hostile_clients_are_closed_and_counted_while_others_carry_on() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.log");
     let sluice = start(
-        "client_inactivity_timeout => 1 max_frame_bytes => 1048576 max_decompressed_bytes => 4194304",
+        "client_inactivity_timeout => 1 max_frame_bytes => 8388608 max_decompressed_bytes => 4194304",
         &file_output(&out),
         |_| {},
     )
     .await;
     // A well-behaved client keeps sending through all of it.
+    // Its windows are compressed before it connects: on a loaded machine that takes
+    // longer than the inactivity timeout.
+    let windows: Vec<_> = (0..10u64)
+        .map(|w| (window(&docs(w * 500, 500), true), 500))
+        .collect();
     let mut good = sluice.connect().await;
     let good_task = tokio::spawn(async move {
-        let windows: Vec<_> = (0..10u64)
-            .map(|w| (window(&docs(w * 500, 500), true), 500))
-            .collect();
         within("the windows' ACKs", send_pipelined(&mut good, &windows, 2)).await
     });
 
+    // Frames inside a compressed frame are read one at a time, so a bomb only reaches
+    // the inflated-size cap with a frame that is valid up to there: one JSON frame
+    // within max_frame_bytes but past max_decompressed_bytes.
     let mut bomb = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
-    std::io::Write::write_all(&mut bomb, &vec![b'2'; 64 << 20]).unwrap();
+    std::io::Write::write_all(&mut bomb, b"2J\x00\x00\x00\x01\x00\x4c\x4b\x40").unwrap();
+    std::io::Write::write_all(&mut bomb, &vec![b'2'; 5_000_000]).unwrap();
     let bomb = bomb.finish().unwrap();
     let mut bomb_frame = BytesMut::from(&b"2W\x00\x00\x00\x01"[..]);
     bomb_frame.put_slice(b"2C");
@@ -334,7 +340,8 @@ async fn hostile_clients_are_closed_and_counted_while_others_carry_on() {
     }
     assert!(
         good_task.await.unwrap().is_some(),
-        "the good client was disturbed"
+        "the good client was disturbed: {:?}",
+        sluice.stats.closed_by_reason()
     );
     assert_eq!(ids_in(&out).len(), 5000);
     assert_eq!(sluice.stats.connections_active.load(Ordering::Relaxed), 0);

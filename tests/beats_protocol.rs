@@ -69,7 +69,7 @@ fn replay(bytes: &[u8]) -> Outcome {
     loop {
         match codec.decode(&mut buf) {
             Ok(Some(frame)) => match step(&frame, &mut tracker, &mut out).and_then(|p| {
-                tracker.check_no_excess(&codec)?;
+                tracker.check_no_excess(&mut codec)?;
                 Ok(p)
             }) {
                 Ok(WindowProgress::Complete { version, seq }) => {

@@ -24,6 +24,10 @@ pub struct LineFramer {
     searched: usize,
     /// Skipping the rest of an over-long line until its newline.
     discarding: bool,
+    /// Bytes of over-long lines skipped since [`LineFramer::take_discarded`].
+    discarded: u64,
+    /// The last line [`Decoder::decode_eof`] returned had no newline.
+    unterminated: bool,
 }
 
 impl LineFramer {
@@ -32,7 +36,20 @@ impl LineFramer {
             max: max_line_bytes.max(1),
             searched: 0,
             discarding: false,
+            discarded: 0,
+            unterminated: false,
         }
+    }
+
+    /// Bytes of over-long lines skipped since the last call (for counters).
+    pub fn take_discarded(&mut self) -> u64 {
+        std::mem::take(&mut self.discarded)
+    }
+
+    /// Whether the line `decode_eof` returned last was cut short by the end of the
+    /// stream (no newline).
+    pub fn was_unterminated(&self) -> bool {
+        self.unterminated
     }
 }
 
@@ -52,12 +69,14 @@ impl Decoder for LineFramer {
             if self.discarding {
                 match memchr::memchr(b'\n', buf) {
                     Some(i) => {
+                        self.discarded += i as u64;
                         buf.advance(i + 1);
                         self.discarding = false;
                         self.searched = 0;
                         continue;
                     }
                     None => {
+                        self.discarded += buf.len() as u64;
                         buf.clear();
                         return Ok(None);
                     }
@@ -69,6 +88,7 @@ impl Decoder for LineFramer {
                 self.searched = 0;
                 if end > self.max {
                     let head = buf.split_to(self.max);
+                    self.discarded += (end - self.max) as u64;
                     buf.advance(end - self.max + 1);
                     return Ok(Some(Line {
                         bytes: head,
@@ -85,6 +105,7 @@ impl Decoder for LineFramer {
             if buf.len() > self.max {
                 // Emit the head now and drop the rest of the line as it arrives.
                 let head = buf.split_to(self.max);
+                self.discarded += buf.len() as u64;
                 buf.clear();
                 self.discarding = true;
                 self.searched = 0;
@@ -99,14 +120,17 @@ impl Decoder for LineFramer {
     }
 
     fn decode_eof(&mut self, buf: &mut BytesMut) -> Result<Option<Line>, std::io::Error> {
+        self.unterminated = false;
         if let Some(line) = self.decode(buf)? {
             return Ok(Some(line));
         }
         self.searched = 0;
         if buf.is_empty() || self.discarding {
+            self.discarded += buf.len() as u64;
             buf.clear();
             return Ok(None);
         }
+        self.unterminated = true;
         let rest = buf.split_to(buf.len());
         Ok(Some(Line {
             bytes: trim_cr(rest),

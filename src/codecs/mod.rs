@@ -11,6 +11,10 @@ use crate::plugin::CodecSpec;
 
 pub const JSON_PARSE_FAILURE: &str = "_jsonparsefailure";
 
+/// JSON lines that held an empty array: Logstash makes no event of them, and neither
+/// does Sluice, but each is counted and logged.
+pub static EMPTY_JSON_ARRAYS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// Turns one framed line into events.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decoder {
@@ -56,11 +60,22 @@ impl Decoder {
             Decoder::Line => out.push(Event::with_message(lossy(line), now)),
             Decoder::Json => {
                 // Even a blank line becomes a (tagged) event: no line is ever lost.
-                if let Err(err) = events_from_json_slice(line, now, out) {
-                    tracing::debug!(error = %err, "json codec could not parse a line");
-                    let mut e = Event::with_message(lossy(line), now);
-                    e.add_tag(JSON_PARSE_FAILURE);
-                    out.push(e);
+                let before = out.len();
+                match events_from_json_slice(line, now, out) {
+                    Ok(()) if out.len() == before => {
+                        EMPTY_JSON_ARRAYS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        tracing::warn!(
+                            bytes = line.len(),
+                            "json line holds an empty array: no event, as in Logstash"
+                        );
+                    }
+                    Ok(()) => {}
+                    Err(err) => {
+                        tracing::debug!(error = %err, "json codec could not parse a line");
+                        let mut e = Event::with_message(lossy(line), now);
+                        e.add_tag(JSON_PARSE_FAILURE);
+                        out.push(e);
+                    }
                 }
             }
         }
@@ -159,6 +174,19 @@ mod tests {
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].get_str("message"), Some("{not json"));
         assert!(out[0].has_tag(JSON_PARSE_FAILURE));
+    }
+
+    #[test]
+    fn non_object_json_is_tagged_and_an_empty_array_counted() {
+        let mut out = Vec::new();
+        Decoder::Json.decode(b"[1,2]", Timestamp::now(), &mut out);
+        Decoder::Json.decode(b"42", Timestamp::now(), &mut out);
+        assert_eq!(out.len(), 2);
+        assert!(out.iter().all(|e| e.has_tag(JSON_PARSE_FAILURE)));
+        let before = EMPTY_JSON_ARRAYS.load(std::sync::atomic::Ordering::Relaxed);
+        Decoder::Json.decode(b"[]", Timestamp::now(), &mut out);
+        assert_eq!(out.len(), 2);
+        assert!(EMPTY_JSON_ARRAYS.load(std::sync::atomic::Ordering::Relaxed) > before);
     }
 
     #[test]

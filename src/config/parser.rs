@@ -213,9 +213,11 @@ impl<'a> Parser<'a> {
     fn syntax_error(&self, fail: Fail) -> Error {
         let pos = self.pos(fail.at);
         let snippet = snippet(self.src, pos.line, pos.column);
+        // The message may quote the token at the error, which can be a secret.
+        let message = super::error::redact_with(&fail.message, self.src);
         Error::Syntax {
             pos,
-            message: fail.message,
+            message,
             snippet,
         }
     }

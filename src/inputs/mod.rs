@@ -3,7 +3,9 @@
 //! fires (or when its source ends, like stdin at EOF).
 
 pub mod beats;
+pub mod budget;
 pub mod dead_letter_queue;
+pub mod fuzzing;
 pub mod generator;
 pub mod listener;
 pub mod stdin;

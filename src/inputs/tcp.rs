@@ -1,7 +1,16 @@
 //! `tcp` input: a server that reads newline-delimited events from many clients at once.
 //! Each connection is framed with a hard line cap and batches whatever is ready.
 //! With `ssl_enabled => true` connections are TLS (see [`super::tls`]).
+//!
+//! Peers are bounded: at most `max_connections` at once, idle ones closed after
+//! `client_inactivity_timeout` (when set), and what a connection holds outside the queue
+//! (its read buffer, decoded events waiting for a full queue) counted in the input
+//! memory budget ([`super::budget`]) before it is allocated. Nothing read is dropped
+//! silently: an over-long line keeps its head tagged `_linetoolong` (counted, logged),
+//! and the last line without a newline becomes an event when the client leaves or at
+//! shutdown.
 
+use super::budget::{Holding, MemoryBudget, ReadBuffer};
 use super::tls::TlsServer;
 use super::{Input, InputContext, InputError};
 use crate::batch::{Ack, Batch};
@@ -10,10 +19,13 @@ use crate::codecs::Decoder;
 use crate::config::Error;
 use crate::event::{Event, Timestamp, Value};
 use crate::plugin::Options;
-use futures::{FutureExt, StreamExt};
 use std::net::SocketAddr;
-use tokio::io::AsyncRead;
-use tokio_util::codec::FramedRead;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::sync::Semaphore;
+use tokio_util::codec::Decoder as _;
 
 pub struct TcpInput {
     host: String,
@@ -22,7 +34,34 @@ pub struct TcpInput {
     max_line_bytes: usize,
     batch_size: usize,
     tls: Option<TlsServer>,
+    max_connections: usize,
+    /// `client_inactivity_timeout`: `None` (0, the default) keeps idle clients, as
+    /// Logstash's tcp input does.
+    inactivity: Option<Duration>,
+    budget: Arc<MemoryBudget>,
+    stats: Arc<TcpStats>,
 }
+
+/// Counters of one tcp input.
+#[derive(Debug, Default)]
+pub struct TcpStats {
+    pub connections_accepted: AtomicU64,
+    /// Refused because `max_connections` were open.
+    pub connections_rejected: AtomicU64,
+    /// Closed by `client_inactivity_timeout`.
+    pub connections_timed_out: AtomicU64,
+    /// Lines cut at `max_line_bytes` (their events are tagged `_linetoolong`).
+    pub lines_truncated: AtomicU64,
+    /// Bytes of over-long lines that were not kept.
+    pub bytes_discarded: AtomicU64,
+    /// Last lines without a newline, made events when the client left or at shutdown.
+    pub unterminated_lines: AtomicU64,
+    /// Times a connection waited for memory (the input budget was spent).
+    pub memory_waits: AtomicU64,
+}
+
+/// The default of `max_connections`, as the beats input.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 
 impl TcpInput {
     pub fn build(opts: &mut Options) -> Result<TcpInput, Error> {
@@ -43,6 +82,20 @@ impl TcpInput {
         let max_line_bytes = opts.usize_or("max_line_bytes", 1024 * 1024)?;
         let batch_size = opts.context().batch_size.max(1);
         let tls = TlsServer::from_options(opts)?;
+        let pos = opts.value_pos("max_connections");
+        let max_connections = opts.usize_or("max_connections", DEFAULT_MAX_CONNECTIONS)?;
+        if max_connections == 0 {
+            return Err(opts.option_error("max_connections", &pos, "must be at least 1"));
+        }
+        let pos = opts.value_pos("client_inactivity_timeout");
+        let inactivity = opts.int_or("client_inactivity_timeout", 0)?;
+        if inactivity < 0 {
+            return Err(opts.option_error(
+                "client_inactivity_timeout",
+                &pos,
+                "must be a number of seconds (0: never)",
+            ));
+        }
         Ok(TcpInput {
             host,
             port,
@@ -50,7 +103,16 @@ impl TcpInput {
             max_line_bytes,
             batch_size,
             tls,
+            max_connections,
+            inactivity: (inactivity > 0).then(|| Duration::from_secs(inactivity as u64)),
+            budget: MemoryBudget::global(),
+            stats: Arc::default(),
         })
+    }
+
+    /// This input's counters (shared with its running server).
+    pub fn stats(&self) -> Arc<TcpStats> {
+        self.stats.clone()
     }
 }
 
@@ -59,8 +121,15 @@ impl Input for TcpInput {
     async fn run(self: Box<Self>, ctx: InputContext) -> Result<(), InputError> {
         let addr = format!("{}:{}", self.host, self.port);
         let tls = self.tls.is_some();
-        let this = std::sync::Arc::new(*self);
+        let this = Arc::new(*self);
+        let slots = Arc::new(Semaphore::new(this.max_connections));
         super::listener::serve_connections("tcp", &addr, tls, &ctx, |stream, peer| {
+            let Ok(permit) = slots.clone().try_acquire_owned() else {
+                this.stats.connections_rejected.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(input = ctx.id(), peer = %peer, max_connections = this.max_connections, "tcp connection refused: too many connections");
+                return None;
+            };
+            this.stats.connections_accepted.fetch_add(1, Ordering::Relaxed);
             let this = this.clone();
             let ctx = ctx.clone();
             Some(async move {
@@ -71,74 +140,179 @@ impl Input for TcpInput {
                         Err(e) => tracing::warn!(input = ctx.id(), peer = %peer, error = %e, "tls handshake failed"),
                     },
                 }
+                drop(permit);
             })
         })
         .await
     }
 }
 
+/// What a decoded event is counted as beyond its line (its fields).
+const EVENT_OVERHEAD_BYTES: usize = 256;
+
+/// How a connection's read loop ended.
+enum End {
+    /// The client closed (or shutdown): the last line without a newline is kept.
+    Flush,
+    /// Read error, timeout, or the queue closed: nothing more to do.
+    Stop,
+}
+
 impl TcpInput {
-    async fn serve<S: AsyncRead + Unpin>(&self, stream: S, peer: SocketAddr, ctx: InputContext) {
+    async fn serve<S: AsyncRead + Unpin>(
+        &self,
+        mut stream: S,
+        peer: SocketAddr,
+        ctx: InputContext,
+    ) {
         tracing::debug!(input = ctx.id(), peer = %peer, "tcp connection opened");
-        let mut frames = FramedRead::new(stream, LineFramer::new(self.max_line_bytes));
+        let mut memory = Holding::new(self.budget.clone());
+        let mut framer = LineFramer::new(self.max_line_bytes);
+        let mut buffer = ReadBuffer::default();
+        let mut pending = Pending::default();
         let host = peer.ip().to_string();
-        loop {
-            let first = tokio::select! {
-                _ = ctx.shutdown().cancelled() => break,
-                f = frames.next() => f,
-            };
-            let Some(first) = first else { break };
-            let now = Timestamp::now();
-            let mut events: Vec<Event> = Vec::with_capacity(16);
-            let mut bytes = 0;
-            let mut next = Some(first);
-            let mut closed = false;
-            while let Some(frame) = next.take() {
-                match frame {
-                    Ok(line) => {
-                        bytes += line.bytes.len();
-                        let before = events.len();
-                        self.decoder.decode(&line.bytes, now, &mut events);
-                        for e in &mut events[before..] {
-                            if line.truncated {
-                                e.add_tag(LINE_TOO_LONG);
-                            }
-                            if e.get_field("host").is_none() {
-                                e.insert_field("host", Value::String(host.clone()));
-                            }
-                            if e.get_field("port").is_none() {
-                                e.insert_field("port", Value::Int(peer.port() as i64));
-                            }
-                        }
-                    }
+        let end = loop {
+            // Every complete line already read, batch by batch.
+            let mut queue_closed = false;
+            loop {
+                let line = match framer.decode(&mut buffer.buf) {
+                    Ok(Some(line)) => line,
+                    Ok(None) => break,
                     Err(e) => {
                         tracing::warn!(input = ctx.id(), peer = %peer, error = %e, "tcp read failed");
-                        closed = true;
                         break;
                     }
-                }
-                if events.len() >= self.batch_size {
+                };
+                self.add_line(line, &host, &peer, &ctx, &mut pending, &mut memory);
+                if pending.events.len() >= self.batch_size
+                    && !self.flush(&mut pending, &mut memory, &ctx).await
+                {
+                    queue_closed = true;
                     break;
                 }
-                // Take whatever else is already buffered, without waiting.
-                match frames.next().now_or_never() {
-                    Some(Some(f)) => next = Some(f),
-                    Some(None) => closed = true,
-                    None => {}
+            }
+            buffer.recount(&mut memory);
+            self.count_discarded(&mut framer);
+            if queue_closed || !self.flush(&mut pending, &mut memory, &ctx).await {
+                break End::Stop;
+            }
+            let room = tokio::select! {
+                _ = ctx.shutdown().cancelled() => break End::Flush,
+                ok = buffer.make_room(&mut memory) => ok,
+            };
+            if !room {
+                self.stats.memory_waits.fetch_add(1, Ordering::Relaxed);
+            }
+            let read = async {
+                match self.inactivity {
+                    None => Ok(stream.read_buf(&mut buffer.buf).await),
+                    Some(t) => tokio::time::timeout(t, stream.read_buf(&mut buffer.buf)).await,
                 }
+            };
+            let read = tokio::select! {
+                _ = ctx.shutdown().cancelled() => break End::Flush,
+                r = read => r,
+            };
+            match read {
+                Err(_) => {
+                    self.stats
+                        .connections_timed_out
+                        .fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(input = ctx.id(), peer = %peer, timeout_s = self.inactivity.map(|d| d.as_secs()), buffered = buffer.buf.len(), "tcp connection closed: client inactive");
+                    break End::Flush;
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!(input = ctx.id(), peer = %peer, error = %e, "tcp read failed");
+                    break End::Flush;
+                }
+                Ok(Ok(0)) => break End::Flush,
+                Ok(Ok(_)) => {}
             }
-            if !events.is_empty()
-                && ctx
-                    .push(Batch::with_bytes(events, Ack::none(), bytes))
-                    .await
-                    .is_err()
-            {
-                break;
+        };
+        if let End::Flush = end {
+            // The rest of what was read, the last line even without its newline.
+            while let Ok(Some(line)) = framer.decode_eof(&mut buffer.buf) {
+                if framer.was_unterminated() {
+                    self.stats
+                        .unterminated_lines
+                        .fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(input = ctx.id(), peer = %peer, bytes = line.bytes.len(), "tcp last line had no newline; kept");
+                }
+                self.add_line(line, &host, &peer, &ctx, &mut pending, &mut memory);
             }
-            if closed {
-                break;
-            }
+            self.count_discarded(&mut framer);
+            // At shutdown the queue still takes batches until inputs have stopped.
+            self.flush(&mut pending, &mut memory, &ctx).await;
         }
         tracing::debug!(input = ctx.id(), peer = %peer, "tcp connection closed");
     }
+
+    fn count_discarded(&self, framer: &mut LineFramer) {
+        let n = framer.take_discarded();
+        if n > 0 {
+            self.stats.bytes_discarded.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    fn add_line(
+        &self,
+        line: crate::codecs::line::Line,
+        host: &str,
+        peer: &SocketAddr,
+        ctx: &InputContext,
+        pending: &mut Pending,
+        memory: &mut Holding,
+    ) {
+        let now = Timestamp::now();
+        if line.truncated {
+            self.stats.lines_truncated.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(input = ctx.id(), peer = %peer, max_line_bytes = self.max_line_bytes, "tcp line longer than max_line_bytes; its head is kept, tagged _linetoolong");
+        }
+        // Already allocated (it is the line's bytes): counted without waiting; the
+        // next read waits if this spent the budget.
+        let cost = line.bytes.len() + EVENT_OVERHEAD_BYTES;
+        memory.set_unchecked(memory.held() + cost);
+        pending.held += cost;
+        pending.bytes += line.bytes.len();
+        let before = pending.events.len();
+        self.decoder.decode(&line.bytes, now, &mut pending.events);
+        for e in &mut pending.events[before..] {
+            if line.truncated {
+                e.add_tag(LINE_TOO_LONG);
+            }
+            if e.get_field("host").is_none() {
+                e.insert_field("host", Value::String(host.to_string()));
+            }
+            if e.get_field("port").is_none() {
+                e.insert_field("port", Value::Int(peer.port() as i64));
+            }
+        }
+    }
+
+    /// Queues the pending events (waiting while the queue is full, their bytes still
+    /// counted). False when the queue is closed.
+    async fn flush(&self, pending: &mut Pending, memory: &mut Holding, ctx: &InputContext) -> bool {
+        if pending.events.is_empty() {
+            memory.shrink(std::mem::take(&mut pending.held));
+            pending.bytes = 0;
+            return true;
+        }
+        let batch = Batch::with_bytes(
+            std::mem::take(&mut pending.events),
+            Ack::none(),
+            std::mem::take(&mut pending.bytes),
+        );
+        let pushed = ctx.push(batch).await.is_ok();
+        memory.shrink(std::mem::take(&mut pending.held));
+        pending.events = Vec::with_capacity(16);
+        pushed
+    }
+}
+
+/// Events decoded and not queued yet, with what they are counted as.
+#[derive(Default)]
+struct Pending {
+    events: Vec<Event>,
+    bytes: usize,
+    held: usize,
 }

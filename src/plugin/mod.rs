@@ -6,7 +6,9 @@
 mod context;
 mod options;
 mod registry;
+pub mod secret;
 
 pub use context::PluginContext;
 pub use options::{CodecSpec, Options, Spanned, StringListMap};
 pub use registry::{Constructor, Registry};
+pub use secret::{redact_url, Secret};

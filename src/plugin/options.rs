@@ -159,6 +159,12 @@ impl Options {
         self.scalar_text(name, &v).map(Some)
     }
 
+    /// A secret option (`password`, `api_key`, ...): its value only prints as
+    /// `<redacted>`, in errors and logs alike.
+    pub fn secret(&mut self, name: &str) -> Result<Option<super::Secret>, Error> {
+        Ok(self.string(name)?.map(super::Secret::new))
+    }
+
     pub fn string_or(&mut self, name: &str, default: &str) -> Result<String, Error> {
         Ok(self.string(name)?.unwrap_or_else(|| default.to_string()))
     }

@@ -11,6 +11,7 @@ pub mod server;
 
 pub use protocol::{BeatsCodec, CloseReason, Frame, Limits, ProtocolError, WindowTracker};
 
+use super::budget::MemoryBudget;
 use super::tls::TlsServer;
 use super::{Input, InputContext, InputError};
 use crate::config::Error;
@@ -24,11 +25,6 @@ use std::time::Duration;
 /// fired yet) is sent a keep-alive `ACK 0`, as Logstash does.
 pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(5);
 
-/// Events one beats input holds decoded outside the queue, across all its connections
-/// (a window is read only once its events fit): bounds memory however many clients
-/// connect while the queue is full.
-pub const MAX_INFLIGHT_EVENTS: u32 = 4_096;
-
 /// Counters of one beats input. Plain atomics read through [`BeatsInput::stats`].
 #[derive(Debug, Default)]
 pub struct BeatsStats {
@@ -39,6 +35,11 @@ pub struct BeatsStats {
     pub events: AtomicU64,
     pub acks: AtomicU64,
     pub keepalives: AtomicU64,
+    /// Times a connection waited for memory (the input budget was spent).
+    pub memory_waits: AtomicU64,
+    /// Open windows queued in pieces because their events passed
+    /// [`server::WINDOW_FLUSH_BYTES`].
+    pub partial_windows: AtomicU64,
     closed: [AtomicU64; CloseReason::ALL.len()],
 }
 
@@ -77,7 +78,8 @@ pub struct BeatsInput {
     pub(crate) max_window: u32,
     pub(crate) limits: Limits,
     pub(crate) stats: Arc<BeatsStats>,
-    pub(crate) inflight: Arc<tokio::sync::Semaphore>,
+    /// What connections hold outside the queue is drawn from this budget.
+    pub(crate) budget: Arc<MemoryBudget>,
 }
 
 impl BeatsInput {
@@ -154,7 +156,7 @@ impl BeatsInput {
             max_window: protocol::DEFAULT_MAX_WINDOW,
             limits,
             stats: Arc::new(BeatsStats::default()),
-            inflight: Arc::new(tokio::sync::Semaphore::new(MAX_INFLIGHT_EVENTS as usize)),
+            budget: MemoryBudget::global(),
         })
     }
 

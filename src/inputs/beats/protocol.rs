@@ -17,10 +17,10 @@
 //! flattens nested compressed frames, so the server only ever sees window, data and ACK
 //! frames. [`WindowTracker`] enforces the window rules on top of the decoded frames.
 
+use crate::inputs::budget::{Holding, MemoryBudget};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use flate2::Compression;
-use std::collections::VecDeque;
-use std::io::{Read, Write};
+use std::io::Write;
 use tokio_util::codec::{Decoder, Encoder};
 
 /// Version byte of protocol v1 (logstash-forwarder).
@@ -213,14 +213,67 @@ impl Default for Limits {
     }
 }
 
-/// The frame codec: decodes what clients send (and ACKs, for clients), encodes any frame.
+/// Inflated bytes produced at a time while reading a compressed frame: frames inside it
+/// are parsed one at a time out of a buffer about this large, however much the whole
+/// frame inflates to.
+pub const INFLATE_CHUNK: usize = 32 * 1024;
+
+/// What [`BeatsCodec::decode_next`] found.
 #[derive(Debug)]
+pub enum Decoded {
+    /// The next frame (never [`Frame::Compressed`]: the frames inside come one by one).
+    Frame(Frame),
+    /// The buffer ends in the middle of a frame: read more bytes.
+    NeedBytes,
+    /// Going on needs `n` more bytes of memory than the connection's [`Holding`] could
+    /// get: wait for them ([`Holding::grow`]), hand them over with
+    /// [`BeatsCodec::prepaid`], and decode again.
+    NeedMemory(usize),
+}
+
+/// A compressed frame being read: inflated a chunk at a time, its frames parsed lazily.
+struct Inflating {
+    compressed: Bytes,
+    zlib: flate2::Decompress,
+    /// Inflated bytes not parsed yet.
+    out: BytesMut,
+    /// Progress through the header of the frame at the start of `out`.
+    scan: Scan,
+    /// The capacity of `out` counted in the connection's holding.
+    out_counted: usize,
+    /// The zlib stream ended.
+    done: bool,
+}
+
+/// The frame codec: decodes what clients send (and ACKs, for clients), encodes any frame.
+///
+/// Memory: the decoder holds at most the compressed frames being read (each within
+/// `max_frame_bytes`) and, for each, one inflated chunk or one inner frame. Every byte
+/// of that is counted in the connection's [`Holding`] before it is allocated.
 pub struct BeatsCodec {
     limits: Limits,
-    /// Frames inflated from a compressed frame, not handed out yet.
-    pending: VecDeque<Frame>,
+    /// Compressed frames being read, outermost first (at most [`MAX_NESTING`]).
+    stack: Vec<Inflating>,
+    /// Progress through the header of the frame at the start of the read buffer.
+    scan: Scan,
+    /// Bytes inflated so far from the outermost compressed frame (nested ones included).
+    inflated: usize,
+    /// Bytes counted in `memory` for the stack, and bytes prepaid but not used yet.
+    counted: usize,
+    prepaid: usize,
+    memory: Holding,
     /// Compression level for [`Frame::Compressed`] when encoding.
     level: Compression,
+}
+
+impl std::fmt::Debug for BeatsCodec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BeatsCodec")
+            .field("limits", &self.limits)
+            .field("depth", &self.stack.len())
+            .field("held", &self.memory.held())
+            .finish()
+    }
 }
 
 impl Default for BeatsCodec {
@@ -230,17 +283,36 @@ impl Default for BeatsCodec {
 }
 
 impl BeatsCodec {
+    /// A codec whose memory is not limited beyond `limits` (clients, tests).
     pub fn new(limits: Limits) -> BeatsCodec {
+        BeatsCodec::with_memory(limits, Holding::new(MemoryBudget::unlimited()))
+    }
+
+    /// A codec that counts what it holds in `memory`, the connection's account.
+    pub fn with_memory(limits: Limits, memory: Holding) -> BeatsCodec {
         BeatsCodec {
             limits,
-            pending: VecDeque::new(),
+            stack: Vec::new(),
+            scan: Scan::default(),
+            inflated: 0,
+            counted: 0,
+            prepaid: 0,
+            memory,
             level: Compression::new(3),
         }
     }
 
-    /// The next frame already inflated from a compressed frame, if any.
-    pub fn next_buffered(&self) -> Option<&Frame> {
-        self.pending.front()
+    /// The connection's memory account, which the server also uses for its read buffer
+    /// and the events it holds.
+    pub fn memory(&mut self) -> &mut Holding {
+        &mut self.memory
+    }
+
+    /// Hands over `n` bytes already counted in [`BeatsCodec::memory`] (after
+    /// [`Decoded::NeedMemory`]).
+    pub fn prepaid(&mut self, n: usize) {
+        self.prepaid += n;
+        self.counted += n;
     }
 
     /// The zlib level used to encode compressed frames (Filebeat's default is 3).
@@ -248,6 +320,244 @@ impl BeatsCodec {
         self.level = Compression::new(level.min(9));
         self
     }
+
+    /// Whether the decoder is inside a compressed frame.
+    pub fn in_compressed_frame(&self) -> bool {
+        !self.stack.is_empty()
+    }
+
+    /// Counts `n` more bytes for the stack, from the prepaid bytes or the holding.
+    fn take_memory(&mut self, n: usize) -> Result<(), usize> {
+        if self.prepaid >= n {
+            self.prepaid -= n;
+            return Ok(());
+        }
+        let short = n - self.prepaid;
+        if !self.memory.try_grow(short) {
+            return Err(short);
+        }
+        self.prepaid = 0;
+        self.counted += short;
+        Ok(())
+    }
+
+    /// Gives back what a finished compressed frame held.
+    fn release(&mut self, n: usize) {
+        let n = n.min(self.counted - self.prepaid);
+        self.counted -= n;
+        self.memory.shrink(n);
+    }
+
+    /// Decodes the next frame from `src` (or from the compressed frame being read).
+    /// Never reserves memory for bytes that have not arrived.
+    pub fn decode_next(&mut self, src: &mut BytesMut) -> Result<Decoded, ProtocolError> {
+        loop {
+            if !self.stack.is_empty() {
+                match self.next_inner()? {
+                    Some(decoded) => return Ok(decoded),
+                    None => continue,
+                }
+            }
+            let len = match frame_len(src, &self.limits, &mut self.scan)? {
+                Header::Len(len) if len <= src.len() => len,
+                _ => return Ok(Decoded::NeedBytes),
+            };
+            self.scan = Scan::default();
+            let bytes = src.split_to(len).freeze();
+            match parse_frame(bytes)? {
+                Parsed::Frame(frame) => return Ok(Decoded::Frame(frame)),
+                Parsed::Compressed(compressed) => {
+                    // Counted from now on: the read buffer no longer holds these bytes.
+                    self.inflated = 0;
+                    if let Err(short) = self.take_memory(compressed.len()) {
+                        // Cannot happen in practice (the read buffer gave them up), but
+                        // count them regardless: they are already allocated.
+                        self.memory.set_unchecked(self.memory.held() + short);
+                        self.counted += short;
+                        self.prepaid = 0;
+                    }
+                    self.push_level(compressed);
+                }
+            }
+        }
+    }
+
+    fn push_level(&mut self, compressed: Bytes) {
+        self.stack.push(Inflating {
+            compressed,
+            zlib: flate2::Decompress::new(true),
+            out: BytesMut::new(),
+            scan: Scan::default(),
+            out_counted: 0,
+            done: false,
+        });
+    }
+
+    /// One step inside the innermost compressed frame: a frame, a need, or `None` when
+    /// the level changed (a nested frame began, a finished one was dropped, or more
+    /// bytes were inflated).
+    fn next_inner(&mut self) -> Result<Option<Decoded>, ProtocolError> {
+        let depth = self.stack.len();
+        let limits = self.limits;
+        let Some(top) = self.stack.last_mut() else {
+            return Ok(None);
+        };
+        let header = frame_len(&top.out, &limits, &mut top.scan)?;
+        if let Header::Len(len) = header {
+            if len <= top.out.len() {
+                top.scan = Scan::default();
+                let bytes = top.out.split_to(len).freeze();
+                self.recount_top();
+                return match parse_frame(bytes)? {
+                    Parsed::Frame(frame) => Ok(Some(Decoded::Frame(frame))),
+                    Parsed::Compressed(compressed) => {
+                        if depth >= MAX_NESTING {
+                            return Err(ProtocolError::TooDeep);
+                        }
+                        // Split off the parent's buffer, so no longer counted there.
+                        if let Err(short) = self.take_memory(compressed.len()) {
+                            self.memory.set_unchecked(self.memory.held() + short);
+                            self.counted += short;
+                            self.prepaid = 0;
+                        }
+                        self.push_level(compressed);
+                        Ok(None)
+                    }
+                };
+            }
+        }
+        if top.done {
+            if top.out.is_empty() {
+                if let Some(level) = self.stack.pop() {
+                    self.release(level.compressed.len() + level.out_counted);
+                }
+                return Ok(None);
+            }
+            let need = match header {
+                Header::Len(len) => len,
+                Header::Incomplete => top.out.len() + 1,
+            };
+            return Err(ProtocolError::TruncatedInner {
+                need,
+                have: top.out.len(),
+            });
+        }
+        // Inflate more: what the header asks for, a chunk when it is not known yet.
+        let want = match header {
+            Header::Len(len) => len.max(top.out.len() + INFLATE_CHUNK),
+            Header::Incomplete => top.out.len() + INFLATE_CHUNK,
+        };
+        if top.out.capacity() < want {
+            let grow = want - top.out.capacity();
+            if let Err(short) = self.take_memory(grow) {
+                return Ok(Some(Decoded::NeedMemory(short)));
+            }
+            let Some(top) = self.stack.last_mut() else {
+                return Ok(None);
+            };
+            top.out_counted += grow;
+            top.out.reserve(want - top.out.len());
+            self.recount_top();
+        }
+        let Some(top) = self.stack.last_mut() else {
+            return Ok(None);
+        };
+        let budget = limits.max_decompressed_bytes.saturating_sub(self.inflated);
+        let produced = inflate_some(top, want, budget, limits.max_decompressed_bytes)?;
+        self.inflated += produced;
+        Ok(None)
+    }
+
+    /// Brings the count of the innermost level's buffer to its capacity: less after
+    /// frames were split off it, maybe a little more after the allocator rounded up.
+    fn recount_top(&mut self) {
+        let Some(top) = self.stack.last_mut() else {
+            return;
+        };
+        let cap = top.out.capacity();
+        let counted = top.out_counted;
+        top.out_counted = cap;
+        if cap < counted {
+            self.release(counted - cap);
+        } else if cap > counted {
+            // Already allocated, so counted as is.
+            self.memory
+                .set_unchecked(self.memory.held() + (cap - counted));
+            self.counted += cap - counted;
+        }
+    }
+
+    /// Called when a window completes: whether the next frame inside the compressed
+    /// frame being read is a data frame (more events than the window announced).
+    pub fn next_is_data(&mut self) -> Result<bool, ProtocolError> {
+        loop {
+            let Some(top) = self.stack.last_mut() else {
+                return Ok(false);
+            };
+            if top.out.len() >= 2 {
+                return Ok(matches!(top.out[1], JSON | DATA_V1));
+            }
+            if top.done {
+                if !top.out.is_empty() {
+                    return Ok(false); // truncated: the next decode says so
+                }
+                if let Some(level) = self.stack.pop() {
+                    self.release(level.compressed.len() + level.out_counted);
+                }
+                // The parent's next frame decides; peeking there is safe because the
+                // level just dropped was the whole of the parent's previous frame.
+                continue;
+            }
+            match self.next_inner()? {
+                Some(Decoded::Frame(_)) => return Ok(false), // unreachable: out < 2 bytes
+                Some(_) => return Ok(false),
+                None => {}
+            }
+        }
+    }
+}
+
+/// Inflates from `level` until its buffer holds `want` bytes or the stream ends.
+/// Returns the bytes produced; more than `budget` in total is refused.
+fn inflate_some(
+    level: &mut Inflating,
+    want: usize,
+    budget: usize,
+    limit: usize,
+) -> Result<usize, ProtocolError> {
+    let mut produced = 0usize;
+    while level.out.len() < want && !level.done {
+        let start = level.out.len();
+        let room = (want - start).min(budget.saturating_sub(produced) + 1);
+        level.out.resize(start + room, 0);
+        let consumed = level.zlib.total_in() as usize;
+        let input = level.compressed.get(consumed..).unwrap_or_default();
+        let (in_before, out_before) = (level.zlib.total_in(), level.zlib.total_out());
+        let status = level
+            .zlib
+            .decompress(
+                input,
+                &mut level.out[start..],
+                flate2::FlushDecompress::None,
+            )
+            .map_err(|e| ProtocolError::Zlib(e.to_string()));
+        let made = (level.zlib.total_out() - out_before) as usize;
+        level.out.truncate(start + made);
+        produced += made;
+        if produced > budget {
+            return Err(ProtocolError::DecompressedTooLarge { limit });
+        }
+        match status? {
+            flate2::Status::StreamEnd => level.done = true,
+            _ if made == 0 && level.zlib.total_in() == in_before => {
+                return Err(ProtocolError::Zlib(
+                    "compressed stream ends before its end marker".into(),
+                ))
+            }
+            _ => {}
+        }
+    }
+    Ok(produced)
 }
 
 fn read_u32(buf: &[u8], at: usize) -> Option<u32> {
@@ -255,7 +565,7 @@ fn read_u32(buf: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
 }
 
-/// What the header of the frame at the start of `buf` says.
+/// What the header of the frame at the start of a buffer says.
 enum Header {
     /// More bytes are needed to know the frame's length.
     Incomplete,
@@ -263,9 +573,21 @@ enum Header {
     Len(usize),
 }
 
+/// How far the length of the frame at the start of a buffer is known, so that a v1 data
+/// frame (a list of length-prefixed pairs) arriving in pieces is scanned once, not again
+/// from its start on every read.
+#[derive(Debug, Default, Clone, Copy)]
+struct Scan {
+    /// Offset of the next length prefix of a v1 data frame.
+    at: usize,
+    /// Length-prefixed fields (keys and values) still to skip; `None` before the pair
+    /// count was read.
+    fields_left: Option<u64>,
+}
+
 /// Reads the header of the frame at the start of `buf`, checking version, type and
 /// every length against the limits, without needing the whole frame.
-fn frame_len(buf: &[u8], limits: &Limits) -> Result<Header, ProtocolError> {
+fn frame_len(buf: &[u8], limits: &Limits, scan: &mut Scan) -> Result<Header, ProtocolError> {
     let Some(&version) = buf.first() else {
         return Ok(Header::Incomplete);
     };
@@ -297,91 +619,69 @@ fn frame_len(buf: &[u8], limits: &Limits) -> Result<Header, ProtocolError> {
             Some(len) => Ok(Header::Len(6 + checked("compressed", len, 1)?)),
         },
         (V1, DATA_V1) => {
-            let Some(pairs) = read_u32(buf, 6) else {
-                return Ok(Header::Incomplete);
-            };
-            // Every pair takes at least 8 bytes: refuse a count no frame could hold.
-            if pairs as usize > limits.max_frame_bytes / 8 {
-                return Err(ProtocolError::Length {
-                    what: "v1 pair count",
-                    len: pairs as u64,
-                    limit: limits.max_frame_bytes / 8,
-                });
+            if scan.fields_left.is_none() {
+                let Some(pairs) = read_u32(buf, 6) else {
+                    return Ok(Header::Incomplete);
+                };
+                // Every pair takes at least 8 bytes: refuse a count no frame could hold.
+                if pairs as usize > limits.max_frame_bytes / 8 {
+                    return Err(ProtocolError::Length {
+                        what: "v1 pair count",
+                        len: pairs as u64,
+                        limit: limits.max_frame_bytes / 8,
+                    });
+                }
+                *scan = Scan {
+                    at: 10,
+                    fields_left: Some(u64::from(pairs) * 2),
+                };
             }
-            let mut at = 10usize;
-            for _ in 0..pairs {
-                for what in ["v1 key", "v1 value"] {
-                    let Some(len) = read_u32(buf, at) else {
-                        return Ok(Header::Incomplete);
-                    };
-                    at += 4 + checked(what, len, 0)?;
-                    if at > limits.max_frame_bytes {
-                        return Err(ProtocolError::Length {
-                            what: "v1 data frame",
-                            len: at as u64,
-                            limit: limits.max_frame_bytes,
-                        });
-                    }
+            while let Some(left) = scan.fields_left.filter(|n| *n > 0) {
+                let what = if left % 2 == 0 { "v1 key" } else { "v1 value" };
+                let Some(len) = read_u32(buf, scan.at) else {
+                    return Ok(Header::Incomplete);
+                };
+                scan.at += 4 + checked(what, len, 0)?;
+                scan.fields_left = Some(left - 1);
+                if scan.at > limits.max_frame_bytes {
+                    return Err(ProtocolError::Length {
+                        what: "v1 data frame",
+                        len: scan.at as u64,
+                        limit: limits.max_frame_bytes,
+                    });
                 }
             }
-            Ok(Header::Len(at))
+            Ok(Header::Len(scan.at))
         }
         (_, other) => Err(ProtocolError::UnknownFrameType(other)),
     }
 }
 
+/// A whole frame, parsed.
+enum Parsed {
+    Frame(Frame),
+    /// The zlib payload of a compressed frame, read lazily by the codec.
+    Compressed(Bytes),
+}
+
 /// Parses one whole frame (`frame` holds exactly its bytes, as [`frame_len`] measured).
-/// Compressed frames are inflated into `out`; everything else is pushed as is.
-fn parse_frame(
-    frame: Bytes,
-    limits: &Limits,
-    budget: &mut usize,
-    depth: usize,
-    out: &mut VecDeque<Frame>,
-) -> Result<(), ProtocolError> {
+fn parse_frame(frame: Bytes) -> Result<Parsed, ProtocolError> {
     let version = frame[0];
     let u32_at = |at| read_u32(&frame, at).unwrap_or_default();
-    match frame[1] {
-        WINDOW => out.push_back(Frame::Window {
+    let parsed = match frame[1] {
+        WINDOW => Frame::Window {
             version,
             size: u32_at(2),
-        }),
-        ACK => out.push_back(Frame::Ack {
+        },
+        ACK => Frame::Ack {
             version,
             seq: u32_at(2),
-        }),
-        JSON => out.push_back(Frame::Json {
+        },
+        JSON => Frame::Json {
             seq: u32_at(2),
             payload: frame.slice(10..),
-        }),
-        COMPRESSED => {
-            if depth >= MAX_NESTING {
-                return Err(ProtocolError::TooDeep);
-            }
-            let inflated = inflate(&frame[6..], *budget, limits.max_decompressed_bytes)?;
-            *budget -= inflated.len();
-            let mut rest = Bytes::from(inflated);
-            while !rest.is_empty() {
-                match frame_len(&rest, limits)? {
-                    Header::Len(len) if len <= rest.len() => {
-                        let inner = rest.split_to(len);
-                        parse_frame(inner, limits, budget, depth + 1, out)?;
-                    }
-                    Header::Len(len) => {
-                        return Err(ProtocolError::TruncatedInner {
-                            need: len,
-                            have: rest.len(),
-                        })
-                    }
-                    Header::Incomplete => {
-                        return Err(ProtocolError::TruncatedInner {
-                            need: 10.max(rest.len() + 1),
-                            have: rest.len(),
-                        })
-                    }
-                }
-            }
-        }
+        },
+        COMPRESSED => return Ok(Parsed::Compressed(frame.slice(6..))),
         DATA_V1 => {
             let pairs = u32_at(6) as usize;
             let mut list = Vec::with_capacity(pairs.min(64));
@@ -395,28 +695,15 @@ fn parse_frame(
                 at += 4 + vlen;
                 list.push((key, value));
             }
-            out.push_back(Frame::Data {
+            Frame::Data {
                 seq: u32_at(2),
                 pairs: list,
-            });
+            }
         }
         // frame_len refused every other type.
         other => return Err(ProtocolError::UnknownFrameType(other)),
-    }
-    Ok(())
-}
-
-/// Inflates a zlib stream, refusing to produce more than `budget` bytes.
-fn inflate(compressed: &[u8], budget: usize, limit: usize) -> Result<Vec<u8>, ProtocolError> {
-    let mut out = Vec::with_capacity(compressed.len().saturating_mul(4).min(budget));
-    let mut decoder = flate2::read::ZlibDecoder::new(compressed).take(budget as u64 + 1);
-    decoder
-        .read_to_end(&mut out)
-        .map_err(|e| ProtocolError::Zlib(e.to_string()))?;
-    if out.len() > budget {
-        return Err(ProtocolError::DecompressedTooLarge { limit });
-    }
-    Ok(out)
+    };
+    Ok(Parsed::Frame(parsed))
 }
 
 impl Decoder for BeatsCodec {
@@ -425,24 +712,16 @@ impl Decoder for BeatsCodec {
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, ProtocolError> {
         loop {
-            if let Some(frame) = self.pending.pop_front() {
-                return Ok(Some(frame));
-            }
-            let len = match frame_len(src, &self.limits)? {
-                Header::Incomplete => {
-                    src.reserve(16);
-                    return Ok(None);
+            match self.decode_next(src)? {
+                Decoded::Frame(frame) => return Ok(Some(frame)),
+                Decoded::NeedBytes => return Ok(None),
+                // Only a codec built with a limited holding asks; it is used without
+                // this trait. Here, count the bytes regardless and go on.
+                Decoded::NeedMemory(n) => {
+                    self.memory.set_unchecked(self.memory.held() + n);
+                    self.prepaid(n);
                 }
-                Header::Len(len) => len,
-            };
-            if src.len() < len {
-                // The length is within the limit: make room for the rest at once.
-                src.reserve(len - src.len());
-                return Ok(None);
             }
-            let frame = src.split_to(len).freeze();
-            let mut budget = self.limits.max_decompressed_bytes;
-            parse_frame(frame, &self.limits, &mut budget, 0, &mut self.pending)?;
         }
     }
 
@@ -636,14 +915,12 @@ impl WindowTracker {
 }
 
 impl WindowTracker {
-    /// Called when a window completes: data frames already decoded past its end (more
+    /// Called when a window completes: data frames already sent past its end (more
     /// events than the window inside one compressed frame) break the protocol, and the
     /// window must not be ACKed.
-    pub fn check_no_excess(&self, codec: &BeatsCodec) -> Result<(), ProtocolError> {
-        match (codec.next_buffered(), self.closed) {
-            (Some(Frame::Json { .. } | Frame::Data { .. }), Some(size)) => {
-                Err(ProtocolError::WindowOverflow(size))
-            }
+    pub fn check_no_excess(&self, codec: &mut BeatsCodec) -> Result<(), ProtocolError> {
+        match self.closed {
+            Some(size) if codec.next_is_data()? => Err(ProtocolError::WindowOverflow(size)),
             _ => Ok(()),
         }
     }
@@ -663,6 +940,7 @@ pub fn frame_kind(frame: &Frame) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
     fn decode_all(codec: &mut BeatsCodec, bytes: &[u8]) -> Result<Vec<Frame>, ProtocolError> {
         let mut buf = BytesMut::from(bytes);
@@ -724,19 +1002,167 @@ mod tests {
             max_frame_bytes: 1 << 20,
             max_decompressed_bytes: 1 << 20,
         };
-        let zeros = vec![b'0'; 8 << 20];
-        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), Compression::best());
-        z.write_all(&zeros).unwrap();
-        let bomb = z.finish().unwrap();
-        let mut wire = BytesMut::new();
-        wire.put_slice(b"2C");
-        wire.put_u32(bomb.len() as u32);
-        wire.put_slice(&bomb);
-        let err = BeatsCodec::new(limits).decode(&mut wire).unwrap_err();
+        // One big JSON frame whose payload inflates past the cap.
+        let mut plain = BytesMut::new();
+        plain.put_slice(b"2J\x00\x00\x00\x01");
+        plain.put_u32(8 << 20);
+        plain.put_slice(&vec![b'0'; 8 << 20]);
+        let wire = compressed(&plain);
+        let err = BeatsCodec::new(limits)
+            .decode(&mut BytesMut::from(&wire[..]))
+            .unwrap_err();
+        assert!(matches!(err, ProtocolError::Length { .. }), "{err}");
+        // Many small frames: handed out one by one until the cap.
+        let mut plain = BytesMut::new();
+        for _ in 0..(8 << 20) / 6 {
+            plain.put_slice(b"2W\x00\x00\x00\x00");
+        }
+        let wire = compressed(&plain);
+        let mut codec = BeatsCodec::new(limits);
+        let mut buf = BytesMut::from(&wire[..]);
+        let mut frames = 0;
+        let err = loop {
+            match codec.decode(&mut buf) {
+                Ok(Some(_)) => frames += 1,
+                Ok(None) => panic!("the bomb decoded whole"),
+                Err(e) => break e,
+            }
+            assert!(codec.memory().held() < 2 * INFLATE_CHUNK + wire.len());
+        };
         assert!(
             matches!(err, ProtocolError::DecompressedTooLarge { .. }),
             "{err}"
         );
+        assert!(frames > 100_000 && frames <= (1 << 20) / 6, "{frames}");
+    }
+
+    fn compressed(plain: &[u8]) -> Vec<u8> {
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), Compression::best());
+        z.write_all(plain).unwrap();
+        let body = z.finish().unwrap();
+        let mut wire = b"2C".to_vec();
+        wire.extend_from_slice(&(body.len() as u32).to_be_bytes());
+        wire.extend_from_slice(&body);
+        wire
+    }
+
+    #[test]
+    fn a_compressed_frame_is_read_one_frame_at_a_time() {
+        let mut plain = BytesMut::new();
+        for seq in 0..50_000u32 {
+            encode_frame(
+                &Frame::json(seq, &b"{}"[..]),
+                Compression::none(),
+                &mut plain,
+            )
+            .unwrap();
+        }
+        let wire = compressed(&plain);
+        let budget = Arc::new(MemoryBudget::new(wire.len() + 4 * INFLATE_CHUNK));
+        let holding = Holding::with_allowance(budget.clone(), 0);
+        let mut codec = BeatsCodec::with_memory(Limits::default(), holding);
+        let mut buf = BytesMut::from(&wire[..]);
+        let mut seen = 0u32;
+        let mut peak = 0;
+        loop {
+            match codec.decode_next(&mut buf).unwrap() {
+                Decoded::Frame(Frame::Json { seq, .. }) => {
+                    assert_eq!(seq, seen);
+                    seen += 1;
+                }
+                Decoded::Frame(other) => panic!("{other:?}"),
+                Decoded::NeedBytes => break,
+                Decoded::NeedMemory(n) => panic!("needed {n} more bytes"),
+            }
+            peak = peak.max(budget.used());
+        }
+        assert_eq!(seen, 50_000);
+        assert!(peak <= wire.len() + 2 * INFLATE_CHUNK, "{peak}");
+        assert_eq!(codec.memory().held(), 0, "memory not given back");
+        assert_eq!(budget.used(), 0);
+    }
+
+    #[test]
+    fn a_spent_budget_pauses_inflation() {
+        let mut plain = BytesMut::new();
+        for seq in 0..10_000u32 {
+            encode_frame(
+                &Frame::json(seq, &b"{}"[..]),
+                Compression::none(),
+                &mut plain,
+            )
+            .unwrap();
+        }
+        let wire = compressed(&plain);
+        let budget = Arc::new(MemoryBudget::new(wire.len() + 16));
+        let holding = Holding::with_allowance(budget.clone(), 0);
+        let mut codec = BeatsCodec::with_memory(Limits::default(), holding);
+        let mut buf = BytesMut::from(&wire[..]);
+        match codec.decode_next(&mut buf).unwrap() {
+            Decoded::NeedMemory(n) => assert!(n > 0 && n <= 2 * INFLATE_CHUNK, "{n}"),
+            other => panic!("{other:?}"),
+        }
+        let held = codec.memory().held();
+        codec.memory().set_unchecked(held + 2 * INFLATE_CHUNK);
+        codec.prepaid(2 * INFLATE_CHUNK);
+        assert!(matches!(
+            codec.decode_next(&mut buf).unwrap(),
+            Decoded::Frame(Frame::Json { seq: 0, .. })
+        ));
+    }
+
+    #[test]
+    fn a_frame_header_reserves_nothing() {
+        let mut codec = BeatsCodec::default();
+        let mut buf = BytesMut::from(&b"2J\x00\x00\x00\x01\x01\xff\xff\xff"[..]);
+        assert!(matches!(
+            codec.decode_next(&mut buf).unwrap(),
+            Decoded::NeedBytes
+        ));
+        assert!(buf.capacity() < 1024, "{}", buf.capacity());
+        assert_eq!(codec.memory().held(), 0);
+    }
+
+    #[test]
+    fn a_v1_frame_arriving_in_pieces_is_scanned_once() {
+        // 20,000 pairs sent a few bytes at a time: a re-scan from the start on every
+        // piece would read ~10^9 length prefixes; resuming reads each one once.
+        let pairs: Vec<(Bytes, Bytes)> = (0..20_000)
+            .map(|i| (Bytes::from(format!("k{i}")), Bytes::from_static(b"v")))
+            .collect();
+        let mut wire = BytesMut::new();
+        encode_frame(
+            &Frame::Data {
+                seq: 1,
+                pairs: pairs.clone(),
+            },
+            Compression::none(),
+            &mut wire,
+        )
+        .unwrap();
+        let mut limits = Limits::default();
+        let mut scan = Scan::default();
+        limits.max_frame_bytes = 1 << 20;
+        let mut steps = 0usize;
+        for end in (1..wire.len()).step_by(7) {
+            let before = scan.at;
+            match frame_len(&wire[..end], &limits, &mut scan).unwrap() {
+                Header::Incomplete => {}
+                Header::Len(len) => panic!("complete at {end} of {len}"),
+            }
+            steps += (scan.at - before) / 4;
+        }
+        assert!(steps <= wire.len(), "{steps}");
+        let mut codec = BeatsCodec::default();
+        let mut buf = BytesMut::new();
+        let mut got = None;
+        for piece in wire.chunks(7) {
+            buf.extend_from_slice(piece);
+            if let Some(f) = codec.decode(&mut buf).unwrap() {
+                got = Some(f);
+            }
+        }
+        assert_eq!(got, Some(Frame::Data { seq: 1, pairs }));
     }
 
     #[test]

@@ -14,21 +14,22 @@
 
 use super::mapping::Peer;
 use super::protocol::{
-    frame_kind, BeatsCodec, CloseReason, Frame, ProtocolError, WindowProgress, WindowTracker,
+    frame_kind, BeatsCodec, CloseReason, Decoded, Frame, ProtocolError, WindowProgress,
+    WindowTracker,
 };
-use super::{BeatsInput, BeatsStats, KEEPALIVE_INTERVAL, MAX_INFLIGHT_EVENTS};
+use super::{BeatsInput, BeatsStats, KEEPALIVE_INTERVAL};
 use crate::batch::{Ack, AckReceiver, AckStatus, Batch};
 use crate::event::{Event, Timestamp};
+use crate::inputs::budget::{Holding, ReadBuffer};
 use crate::inputs::{InputContext, InputError};
 use bytes::BytesMut;
-use futures::StreamExt;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::Arc;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
-use tokio_util::codec::{Encoder, FramedRead};
+use tokio::sync::{mpsc, Semaphore};
+use tokio_util::codec::Encoder;
 use tokio_util::sync::CancellationToken;
 
 /// Windows a connection may have read ahead of its ACKs (Filebeat pipelines 2).
@@ -109,13 +110,14 @@ where
     S: AsyncRead + AsyncWrite + Send + Unpin,
 {
     let (read, write) = tokio::io::split(stream);
-    let frames = FramedRead::with_capacity(read, BeatsCodec::new(input.limits), 64 * 1024);
+    let memory = Holding::new(input.budget.clone());
+    let codec = BeatsCodec::with_memory(input.limits, memory);
     let (tx, rx) = mpsc::channel::<Owed>(MAX_PENDING_WINDOWS);
     let owed = AtomicUsize::new(0);
     let failed = CancellationToken::new();
     let reader_done = AtomicBool::new(false);
     let reader = async {
-        let result = read_windows(input, frames, tx, &owed, &failed, peer, ctx).await;
+        let result = read_windows(input, read, codec, tx, &owed, &failed, peer, ctx).await;
         // Set before the writer is polled again: an ack failed by the reader leaving
         // in the middle of a window is not a delivery failure.
         reader_done.store(true, Ordering::Release);
@@ -126,9 +128,32 @@ where
     read_result.and(write_result)
 }
 
+/// Events a connection holds decoded, not queued, for the window being read: past this
+/// many bytes they are queued before the window is complete (sharing its ack), so an
+/// open window is bounded in bytes, not only in events.
+pub const WINDOW_FLUSH_BYTES: usize = 1024 * 1024;
+
+/// What one decoded event is counted as beyond its payload (the event's fields).
+const EVENT_OVERHEAD_BYTES: usize = 256;
+
+/// Waits for `fut` unless shutdown comes first or the writer failed: `None` then.
+async fn unless_stopped<T>(
+    fut: impl std::future::Future<Output = T>,
+    ctx: &InputContext,
+    failed: &CancellationToken,
+) -> Option<T> {
+    tokio::select! {
+        v = fut => Some(v),
+        _ = ctx.shutdown().cancelled() => None,
+        _ = failed.cancelled() => None,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn read_windows<R>(
     input: &BeatsInput,
-    mut frames: FramedRead<R, BeatsCodec>,
+    mut read: R,
+    mut codec: BeatsCodec,
     tx: mpsc::Sender<Owed>,
     owed: &AtomicUsize,
     failed: &CancellationToken,
@@ -139,42 +164,78 @@ where
     R: AsyncRead + Unpin,
 {
     let mut tracker = WindowTracker::new(input.max_window);
+    let mut buffer = ReadBuffer::default();
     let mut events: Vec<Event> = Vec::new();
+    // Payload bytes of `events` (for the queue's byte limit) and what they are counted
+    // as in the holding.
     let mut bytes = 0usize;
-    // The window being read: its ack, the slot for its ACK sequence, its memory permit.
-    let mut open: Option<(FailUnlessPushed, Arc<AtomicU32>, OwnedSemaphorePermit)> = None;
+    let mut held = 0usize;
+    // The window being read: its ack and the slot for its ACK sequence.
+    let mut open: Option<(FailUnlessPushed, Arc<AtomicU32>)> = None;
     loop {
-        let next = tokio::select! {
-            _ = failed.cancelled() => return Ok(()),
-            _ = ctx.shutdown().cancelled() => return Ok(()),
-            next = tokio::time::timeout(input.inactivity, frames.next()) => next,
-        };
-        let frame = match next {
-            // While an ACK for a complete window is owed the client waits for us, it
-            // is not idle (the window being read is owed too, but is not complete).
-            Err(_) if owed.load(Ordering::Acquire) > usize::from(open.is_some()) => continue,
-            Err(_) => {
-                return Err((
-                    CloseReason::InactivityTimeout,
-                    format!(
-                        "no data for {} s ({} bytes of a partial frame buffered)",
-                        input.inactivity.as_secs(),
-                        frames.read_buffer().len()
-                    ),
-                ))
-            }
-            Ok(None) => {
-                if tracker.outstanding() > 0 {
-                    tracing::debug!(
-                        input = ctx.id(),
-                        missing = tracker.outstanding(),
-                        "beats client left in the middle of a window"
-                    );
+        let decoded = codec.decode_next(&mut buffer.buf).map_err(protocol);
+        buffer.recount(codec.memory());
+        let frame = match decoded? {
+            Decoded::Frame(frame) => frame,
+            Decoded::NeedMemory(n) => {
+                input.stats.memory_waits.fetch_add(1, Ordering::Relaxed);
+                if unless_stopped(codec.memory().grow(n), ctx, failed)
+                    .await
+                    .is_none()
+                {
+                    return Ok(());
                 }
-                return Ok(());
+                codec.prepaid(n);
+                continue;
             }
-            Ok(Some(Err(e))) => return Err(protocol(e)),
-            Ok(Some(Ok(frame))) => frame,
+            Decoded::NeedBytes => {
+                match unless_stopped(buffer.make_room(codec.memory()), ctx, failed).await {
+                    None => return Ok(()),
+                    Some(false) => {
+                        input.stats.memory_waits.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Some(true) => {}
+                }
+                let next = tokio::select! {
+                    _ = failed.cancelled() => return Ok(()),
+                    _ = ctx.shutdown().cancelled() => return Ok(()),
+                    next = tokio::time::timeout(input.inactivity, read.read_buf(&mut buffer.buf)) => next,
+                };
+                match next {
+                    // While an ACK for a complete window is owed the client waits for
+                    // us, it is not idle (the window being read is owed too, but is
+                    // not complete).
+                    Err(_) if owed.load(Ordering::Acquire) > usize::from(open.is_some()) => {}
+                    Err(_) => {
+                        return Err((
+                            CloseReason::InactivityTimeout,
+                            format!(
+                                "no data for {} s ({} bytes of a partial frame buffered)",
+                                input.inactivity.as_secs(),
+                                buffer.buf.len()
+                            ),
+                        ))
+                    }
+                    Ok(Err(e)) => return Err(protocol(ProtocolError::Io(e))),
+                    Ok(Ok(0)) => {
+                        if !buffer.buf.is_empty() {
+                            return Err(protocol(ProtocolError::Truncated {
+                                buffered: buffer.buf.len(),
+                            }));
+                        }
+                        if tracker.outstanding() > 0 {
+                            tracing::debug!(
+                                input = ctx.id(),
+                                missing = tracker.outstanding(),
+                                "beats client left in the middle of a window"
+                            );
+                        }
+                        return Ok(());
+                    }
+                    Ok(Ok(_)) => {}
+                }
+                continue;
+            }
         };
         let progress = match &frame {
             Frame::Window { version, size } => {
@@ -194,18 +255,8 @@ where
                         ack.fail();
                         return Ok(()); // the writer stopped: it reports why
                     }
-                    let guard = FailUnlessPushed(Some(ack));
-                    // Bounded memory across connections: decoded events waiting
-                    // outside the queue hold permits until their batch is queued.
-                    let want = (*size).min(MAX_INFLIGHT_EVENTS);
-                    let permit = tokio::select! {
-                        p = input.inflight.clone().acquire_many_owned(want) => p.ok(),
-                        _ = ctx.shutdown().cancelled() => None,
-                        _ = failed.cancelled() => None,
-                    };
-                    let Some(permit) = permit else { return Ok(()) };
-                    events.reserve_exact((*size as usize).min(4096));
-                    open = Some((guard, seq, permit));
+                    events.reserve_exact((*size as usize).min(1024));
+                    open = Some((FailUnlessPushed(Some(ack)), seq));
                 }
                 p
             }
@@ -216,25 +267,66 @@ where
                     .json_event(*seq, payload, &peer, Timestamp::now())
                     .map_err(protocol)?;
                 bytes += payload.len();
+                let cost = payload.len() + EVENT_OVERHEAD_BYTES;
+                if !codec.memory().try_grow(cost) {
+                    input.stats.memory_waits.fetch_add(1, Ordering::Relaxed);
+                    if unless_stopped(codec.memory().grow(cost), ctx, failed)
+                        .await
+                        .is_none()
+                    {
+                        return Ok(());
+                    }
+                }
+                held += cost;
                 events.push(event);
                 p
             }
             Frame::Data { seq, pairs } => {
                 let p = tracker.event(*seq, frame_kind(&frame)).map_err(protocol)?;
-                bytes += pairs.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
+                let len = pairs.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
+                bytes += len;
+                let cost = len + EVENT_OVERHEAD_BYTES;
+                if !codec.memory().try_grow(cost) {
+                    input.stats.memory_waits.fetch_add(1, Ordering::Relaxed);
+                    if unless_stopped(codec.memory().grow(cost), ctx, failed)
+                        .await
+                        .is_none()
+                    {
+                        return Ok(());
+                    }
+                }
+                held += cost;
                 events.push(input.mapper.v1_event(pairs, &peer, Timestamp::now()));
                 p
             }
             Frame::Ack { .. } => return Err(protocol(ProtocolError::Unexpected("ACK"))),
             Frame::Compressed(_) => return Err(protocol(ProtocolError::Unexpected("compressed"))),
         };
+        drop(frame);
         let WindowProgress::Complete { version, seq } = progress else {
+            if held >= WINDOW_FLUSH_BYTES {
+                // A large open window: queue what it has so far under the window's ack.
+                let Some((guard, _)) = open.as_ref() else {
+                    continue;
+                };
+                let Some(ack) = guard.0.clone() else { continue };
+                input.stats.partial_windows.fetch_add(1, Ordering::Relaxed);
+                let batch =
+                    Batch::with_bytes(std::mem::take(&mut events), ack, std::mem::take(&mut bytes));
+                input
+                    .stats
+                    .events
+                    .fetch_add(batch.events.len() as u64, Ordering::Relaxed);
+                let pushed = unless_stopped(ctx.push(batch), ctx, failed).await;
+                codec.memory().shrink(std::mem::take(&mut held));
+                if !matches!(pushed, Some(Ok(()))) {
+                    return Ok(()); // the guard fails the window's ack
+                }
+            }
             continue;
         };
-        tracker
-            .check_no_excess(frames.decoder())
-            .map_err(protocol)?;
-        let Some((mut guard, seq_slot, permit)) = open.take() else {
+        tracker.check_no_excess(&mut codec).map_err(protocol)?;
+        let Some((mut guard, seq_slot)) = open.take() else {
             // A window of 0: ACK 0 at once, in order.
             owed.fetch_add(1, Ordering::AcqRel);
             let entry = Owed {
@@ -254,15 +346,14 @@ where
             .stats
             .events
             .fetch_add(batch_events.len() as u64, Ordering::Relaxed);
-        let Some(ack) = guard.0.clone() else { continue };
-        let batch = Batch::with_bytes(batch_events, ack, std::mem::take(&mut bytes));
-        let pushed = tokio::select! {
-            r = ctx.push(batch) => r.is_ok(),
-            _ = ctx.shutdown().cancelled() => false,
-            _ = failed.cancelled() => false,
-        };
-        drop(permit);
-        if !pushed {
+        let Some(ack) = guard.0.take() else { continue };
+        // The last piece carries the window's own ack: once it is queued nothing of the
+        // window is left to fail.
+        let batch = Batch::with_bytes(batch_events, ack.clone(), std::mem::take(&mut bytes));
+        guard.0 = Some(ack);
+        let pushed = unless_stopped(ctx.push(batch), ctx, failed).await;
+        codec.memory().shrink(std::mem::take(&mut held));
+        if !matches!(pushed, Some(Ok(()))) {
             // Not queued: the guard fails the ack, so the client is not told these
             // events are safe.
             return Ok(());

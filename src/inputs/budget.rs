@@ -1,0 +1,319 @@
+//! The memory budget of inputs: bytes that network inputs hold outside the queue (read
+//! buffers, partly decoded frames, decoded events waiting for the queue).
+//!
+//! Peers decide how much they send, so what a connection holds is counted *before* it is
+//! allocated. Each connection has a small allowance of its own ([`CONNECTION_ALLOWANCE`])
+//! so that a well-behaved client with small messages always makes progress; everything
+//! beyond it is drawn from one process-wide [`MemoryBudget`]. When the budget is spent, a
+//! connection that needs more waits before it reads again: the peer is back-pressured
+//! by TCP, exactly as when the queue is full.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock};
+use tokio::sync::Notify;
+
+/// The default size of the process-wide budget. Together with the per-connection
+/// allowances it bounds what hostile peers can make Sluice hold.
+pub const DEFAULT_INPUT_BUDGET_BYTES: usize = 128 * 1024 * 1024;
+
+/// Bytes every connection may hold without drawing on the shared budget: enough for a
+/// read buffer and a small window, so small clients are never starved by large ones.
+pub const CONNECTION_ALLOWANCE: usize = 128 * 1024;
+
+/// A pool of bytes shared by connections. Cheap to share (`Arc`).
+#[derive(Debug)]
+pub struct MemoryBudget {
+    limit: usize,
+    used: AtomicUsize,
+    /// Times a connection had to wait for the budget.
+    waits: AtomicU64,
+    freed: Notify,
+}
+
+static GLOBAL: LazyLock<Arc<MemoryBudget>> =
+    LazyLock::new(|| Arc::new(MemoryBudget::new(DEFAULT_INPUT_BUDGET_BYTES)));
+
+impl MemoryBudget {
+    pub fn new(limit: usize) -> MemoryBudget {
+        MemoryBudget {
+            limit,
+            used: AtomicUsize::new(0),
+            waits: AtomicU64::new(0),
+            freed: Notify::new(),
+        }
+    }
+
+    /// The budget every input of the process shares.
+    pub fn global() -> Arc<MemoryBudget> {
+        GLOBAL.clone()
+    }
+
+    /// A budget that never runs out (clients, tests, tools).
+    pub fn unlimited() -> Arc<MemoryBudget> {
+        Arc::new(MemoryBudget::new(usize::MAX))
+    }
+
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// Bytes drawn right now.
+    pub fn used(&self) -> usize {
+        self.used.load(Ordering::Relaxed)
+    }
+
+    /// Times a connection waited because the budget was spent.
+    pub fn waits(&self) -> u64 {
+        self.waits.load(Ordering::Relaxed)
+    }
+
+    /// Draws `n` bytes if they are free.
+    pub fn try_draw(&self, n: usize) -> bool {
+        if n == 0 {
+            return true;
+        }
+        self.used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                used.checked_add(n).filter(|total| *total <= self.limit)
+            })
+            .is_ok()
+    }
+
+    /// Draws `n` bytes, waiting until they are free. A request larger than the whole
+    /// budget waits for the budget to be entirely free and then takes it all, so it
+    /// cannot wait forever.
+    pub async fn draw(&self, n: usize) {
+        let mut counted = false;
+        loop {
+            let freed = self.freed.notified();
+            tokio::pin!(freed);
+            freed.as_mut().enable();
+            if self.try_draw(n) || (n > self.limit && self.try_draw_all(n)) {
+                return;
+            }
+            if !counted {
+                counted = true;
+                self.waits.fetch_add(1, Ordering::Relaxed);
+            }
+            freed.await;
+        }
+    }
+
+    fn try_draw_all(&self, n: usize) -> bool {
+        self.used
+            .compare_exchange(0, n, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// Gives back `n` bytes drawn earlier.
+    pub fn give_back(&self, n: usize) {
+        if n == 0 {
+            return;
+        }
+        self.used.fetch_sub(n, Ordering::AcqRel);
+        self.freed.notify_waiters();
+    }
+}
+
+/// What one connection holds: its allowance first, then bytes drawn from the budget.
+/// Everything drawn goes back when the holding is dropped.
+#[derive(Debug)]
+pub struct Holding {
+    budget: Arc<MemoryBudget>,
+    allowance: usize,
+    held: usize,
+    drawn: usize,
+}
+
+impl Holding {
+    pub fn new(budget: Arc<MemoryBudget>) -> Holding {
+        Holding::with_allowance(budget, CONNECTION_ALLOWANCE)
+    }
+
+    pub fn with_allowance(budget: Arc<MemoryBudget>, allowance: usize) -> Holding {
+        Holding {
+            budget,
+            allowance,
+            held: 0,
+            drawn: 0,
+        }
+    }
+
+    /// Bytes this connection holds (allowance included).
+    pub fn held(&self) -> usize {
+        self.held
+    }
+
+    /// Bytes that holding `n` more would draw from the budget.
+    fn shortfall(&self, n: usize) -> usize {
+        (self.held + n)
+            .saturating_sub(self.allowance)
+            .saturating_sub(self.drawn)
+    }
+
+    /// Counts `n` more bytes if the allowance or the budget has them.
+    pub fn try_grow(&mut self, n: usize) -> bool {
+        let need = self.shortfall(n);
+        if !self.budget.try_draw(need) {
+            return false;
+        }
+        self.drawn += need;
+        self.held += n;
+        true
+    }
+
+    /// Counts `n` more bytes, waiting for the budget if it is spent.
+    pub async fn grow(&mut self, n: usize) {
+        let need = self.shortfall(n);
+        self.budget.draw(need).await;
+        self.drawn += need;
+        self.held += n;
+    }
+
+    /// Counts `n` bytes fewer; what falls back inside the allowance returns to the budget.
+    pub fn shrink(&mut self, n: usize) {
+        self.held = self.held.saturating_sub(n);
+        let keep = self.held.saturating_sub(self.allowance);
+        if self.drawn > keep {
+            self.budget.give_back(self.drawn - keep);
+            self.drawn = keep;
+        }
+    }
+
+    /// Sets the count to `n`, growing without waiting (for sizes already allocated by
+    /// code that cannot wait, e.g. a growth policy a few bytes above the request).
+    pub fn set_unchecked(&mut self, n: usize) {
+        if n < self.held {
+            self.shrink(self.held - n);
+        } else {
+            let need = self.shortfall(n - self.held);
+            // Counted even past the limit: the bytes exist.
+            self.budget.used.fetch_add(need, Ordering::AcqRel);
+            self.drawn += need;
+            self.held = n;
+        }
+    }
+}
+
+impl Drop for Holding {
+    fn drop(&mut self) {
+        self.budget.give_back(self.drawn);
+    }
+}
+
+/// A connection's read buffer: grown only as bytes arrive (never to the size a peer
+/// announces), every byte of its capacity counted in the connection's [`Holding`] first.
+#[derive(Debug, Default)]
+pub struct ReadBuffer {
+    pub buf: bytes::BytesMut,
+    counted: usize,
+}
+
+/// The first size of a read buffer; it doubles while a frame or line needs more.
+pub const FIRST_READ_BYTES: usize = 16 * 1024;
+/// The least free room a read is given.
+const MIN_READ_ROOM: usize = 4 * 1024;
+
+impl ReadBuffer {
+    /// Gives back what was split off the buffer, and the whole buffer once it is empty
+    /// and grew past its first size (an idle connection holds nothing).
+    pub fn recount(&mut self, memory: &mut Holding) {
+        if self.buf.is_empty() && self.buf.capacity() > FIRST_READ_BYTES {
+            self.buf = bytes::BytesMut::new();
+        }
+        let cap = self.buf.capacity();
+        if cap < self.counted {
+            memory.shrink(self.counted - cap);
+            self.counted = cap;
+        }
+    }
+
+    /// Makes room for the next read: counts the growth first, waiting for the budget
+    /// if it is spent. Returns false if it had to wait (for the caller's counters).
+    pub async fn make_room(&mut self, memory: &mut Holding) -> bool {
+        let (len, cap) = (self.buf.len(), self.buf.capacity());
+        if cap - len >= MIN_READ_ROOM {
+            return true;
+        }
+        let target = (cap * 2).max(len + MIN_READ_ROOM).max(FIRST_READ_BYTES);
+        let more = target - cap;
+        let waited = !memory.try_grow(more);
+        if waited {
+            memory.grow(more).await;
+        }
+        self.counted += more;
+        self.buf.reserve(target - len);
+        let cap = self.buf.capacity();
+        if cap > self.counted {
+            // The allocator's rounding: the bytes are there.
+            memory.set_unchecked(memory.held() + cap - self.counted);
+        } else {
+            memory.shrink(self.counted - cap);
+        }
+        self.counted = cap;
+        !waited
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn the_allowance_is_free_and_the_rest_is_drawn() {
+        let budget = Arc::new(MemoryBudget::new(100));
+        let mut a = Holding::with_allowance(budget.clone(), 10);
+        assert!(a.try_grow(10));
+        assert_eq!(budget.used(), 0);
+        assert!(a.try_grow(60));
+        assert_eq!(budget.used(), 60);
+        let mut b = Holding::with_allowance(budget.clone(), 10);
+        assert!(
+            b.try_grow(10),
+            "the allowance is there even when the budget is low"
+        );
+        assert!(!b.try_grow(50));
+        assert!(b.try_grow(40));
+        assert_eq!(budget.used(), 100);
+        a.shrink(65);
+        assert_eq!(a.held(), 5);
+        assert_eq!(budget.used(), 40);
+        drop(b);
+        assert_eq!(budget.used(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_spent_budget_makes_growth_wait_until_bytes_come_back() {
+        let budget = Arc::new(MemoryBudget::new(100));
+        let mut a = Holding::with_allowance(budget.clone(), 0);
+        a.grow(100).await;
+        let waiter = tokio::spawn({
+            let budget = budget.clone();
+            async move {
+                let mut b = Holding::with_allowance(budget, 0);
+                b.grow(30).await;
+                b.held()
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!waiter.is_finished(), "grew past a spent budget");
+        a.shrink(50);
+        let held = tokio::time::timeout(Duration::from_secs(5), waiter)
+            .await
+            .expect("the waiter was not woken when bytes came back")
+            .unwrap();
+        assert_eq!(held, 30);
+        assert_eq!(budget.waits(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_request_larger_than_the_budget_takes_it_whole_once_free() {
+        let budget = Arc::new(MemoryBudget::new(10));
+        let mut a = Holding::with_allowance(budget.clone(), 0);
+        tokio::time::timeout(Duration::from_secs(5), a.grow(50))
+            .await
+            .expect("an oversized request waited on an empty budget");
+        assert_eq!(budget.used(), 50);
+    }
+}
