@@ -510,14 +510,10 @@ mod tests {
             attempts(&sent),
             vec![vec![0, 1, 2, 3, 4], vec![2, 3], vec![3]]
         );
-        let mut text = String::new();
-        for n in crate::queue::dlq::list_segments(dir.path()).unwrap() {
-            text += &std::fs::read_to_string(dir.path().join(crate::queue::dlq::segment_name(n)))
-                .unwrap();
-        }
-        let lines: Vec<serde_json::Value> = text
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
+        let lines: Vec<serde_json::Value> = crate::queue::dlq::read_entries(dir.path())
+            .unwrap()
+            .iter()
+            .map(|r| serde_json::from_slice(r).unwrap())
             .collect();
         assert_eq!(lines.len(), 1);
         assert_eq!(lines[0]["reason"], "bad field");
