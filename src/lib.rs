@@ -11,6 +11,7 @@ pub mod config;
 pub mod event;
 pub mod filters;
 pub mod inputs;
+pub mod kafka;
 pub mod metrics;
 pub mod outputs;
 pub mod pipeline;

@@ -5,6 +5,7 @@
 pub mod beats;
 pub mod dead_letter_queue;
 pub mod generator;
+pub mod kafka;
 pub mod listener;
 pub mod stdin;
 pub mod tcp;
@@ -150,6 +151,7 @@ pub static REGISTRY: Registry<Box<dyn Input>> = Registry {
         ("generator", |o| {
             Ok(Box::new(generator::GeneratorInput::build(o)?))
         }),
+        ("kafka", |o| Ok(Box::new(kafka::KafkaInput::build(o)?))),
         ("stdin", |o| Ok(Box::new(stdin::StdinInput::build(o)?))),
         ("tcp", |o| Ok(Box::new(tcp::TcpInput::build(o)?))),
     ],
