@@ -68,6 +68,12 @@ struct Cli {
     #[arg(long = "dead_letter_queue.storage_policy", value_name = "POLICY")]
     dlq_storage_policy: Option<String>,
 
+    /// Seconds a shutdown waits for outputs to deliver in-flight events before failing
+    /// them (they are counted and logged; the exit status is non-zero); 0 waits for ever
+    /// [default: 60].
+    #[arg(long = "shutdown.timeout", value_name = "SECONDS")]
+    shutdown_timeout: Option<u64>,
+
     /// Directory for state: dead letter queue, persisted queue [default: data].
     #[arg(long = "path.data", value_name = "DIR")]
     path_data: Option<PathBuf>,
@@ -184,6 +190,9 @@ fn settings(cli: &Cli) -> anyhow::Result<Settings> {
                 "--dead_letter_queue.storage_policy must be drop_newer or drop_older, not `{policy}`"
             )
         })?;
+    }
+    if let Some(secs) = cli.shutdown_timeout {
+        s.shutdown_timeout = (secs > 0).then(|| Duration::from_secs(secs));
     }
     if let Some(dir) = &cli.path_data {
         s.data_dir = dir.clone();

@@ -15,14 +15,42 @@ use std::sync::LazyLock;
 /// Label sets are small lists of `(name, value)` pairs.
 pub type Labels = Vec<(&'static str, String)>;
 
-/// The Elasticsearch output's metrics.
+/// Counters by label set.
+pub type CounterFamily = Family<Labels, Counter>;
+
+/// Histograms by label set, every one with [`latency_buckets`].
+pub type HistogramFamily = Family<Labels, Histogram, fn() -> Histogram>;
+
+/// 1 ms to about 2 minutes, doubling.
+pub fn latency_buckets() -> Histogram {
+    Histogram::new(exponential_buckets(0.001, 2.0, 18))
+}
+
+/// What the delivery engine records per output (label `plugin_id`), for every output
+/// alike: the outputs themselves record only their transport's own figures.
+pub struct Outputs {
+    /// Events the destination accepted.
+    pub delivered: CounterFamily,
+    /// Events the destination refused for good (then dead-lettered).
+    pub rejected: CounterFamily,
+    /// Rejects by reason (`plugin_id`, `reason`).
+    pub rejects: CounterFamily,
+    /// Events sent again after a retryable failure.
+    pub retried: CounterFamily,
+    /// Retried events by reason (`plugin_id`, `reason`: `http_503`, `connect`, ...).
+    pub retries: CounterFamily,
+    /// Rejected events written to the dead letter queue.
+    pub dead_lettered: CounterFamily,
+    /// Rejected events lost because the dead letter queue could not be written.
+    pub dead_letter_lost: CounterFamily,
+    /// Events given up at the shutdown deadline or on an output error (batch failed).
+    pub undelivered: CounterFamily,
+    /// Time of one attempt (`send`), by output.
+    pub send_duration: HistogramFamily,
+}
+
+/// The Elasticsearch output's transport: what the delivery engine cannot see.
 pub struct Elasticsearch {
-    /// Documents the server accepted (2xx, or 409 on `create`).
-    pub documents_indexed: Counter,
-    /// Documents sent again after a retryable failure (item or whole request).
-    pub documents_retried: Counter,
-    /// Documents written to the dead letter queue.
-    pub documents_dead_lettered: Counter,
     /// Bulk response items by HTTP status.
     pub items: Family<Labels, Counter>,
     /// Bulk requests that failed as a whole, by reason (`connect`, `timeout`, `http_401`, ...).
@@ -45,37 +73,80 @@ pub struct DeadLetterQueue {
 
 pub struct Metrics {
     registry: Registry,
+    pub outputs: Outputs,
     pub elasticsearch: Elasticsearch,
     pub dead_letter_queue: DeadLetterQueue,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     let mut registry = Registry::with_prefix("sluice");
+    let outputs = Outputs {
+        delivered: Family::default(),
+        rejected: Family::default(),
+        rejects: Family::default(),
+        retried: Family::default(),
+        retries: Family::default(),
+        dead_lettered: Family::default(),
+        dead_letter_lost: Family::default(),
+        undelivered: Family::default(),
+        send_duration: Family::new_with_constructor(latency_buckets),
+    };
+    for (name, help, family) in [
+        (
+            "output_events_delivered",
+            "Events the destination accepted",
+            &outputs.delivered,
+        ),
+        (
+            "output_events_rejected",
+            "Events the destination refused for good",
+            &outputs.rejected,
+        ),
+        (
+            "output_rejects",
+            "Rejected events by reason",
+            &outputs.rejects,
+        ),
+        (
+            "output_events_retried",
+            "Events sent again after a retryable failure",
+            &outputs.retried,
+        ),
+        (
+            "output_retries",
+            "Retried events by reason",
+            &outputs.retries,
+        ),
+        (
+            "output_events_dead_lettered",
+            "Rejected events written to the dead letter queue",
+            &outputs.dead_lettered,
+        ),
+        (
+            "output_dead_letter_lost",
+            "Rejected events lost because the dead letter queue could not be written",
+            &outputs.dead_letter_lost,
+        ),
+        (
+            "output_events_undelivered",
+            "Events given up at the shutdown deadline or on an output error",
+            &outputs.undelivered,
+        ),
+    ] {
+        registry.register(name, help, family.clone());
+    }
+    registry.register(
+        "output_send_duration_seconds",
+        "Time of one delivery attempt",
+        outputs.send_duration.clone(),
+    );
     let elasticsearch = Elasticsearch {
-        documents_indexed: Counter::default(),
-        documents_retried: Counter::default(),
-        documents_dead_lettered: Counter::default(),
         items: Family::default(),
         request_failures: Family::default(),
         bulk_duration: Histogram::new(exponential_buckets(0.001, 2.0, 18)),
         sent_bytes: Counter::default(),
     };
     // prometheus-client appends `_total` to counters itself.
-    registry.register(
-        "elasticsearch_documents_indexed",
-        "Documents accepted by Elasticsearch",
-        elasticsearch.documents_indexed.clone(),
-    );
-    registry.register(
-        "elasticsearch_documents_retried",
-        "Documents sent again after a retryable failure",
-        elasticsearch.documents_retried.clone(),
-    );
-    registry.register(
-        "elasticsearch_documents_dead_lettered",
-        "Documents written to the dead letter queue",
-        elasticsearch.documents_dead_lettered.clone(),
-    );
     registry.register(
         "elasticsearch_bulk_items",
         "Bulk response items by HTTP status",
@@ -118,6 +189,7 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     );
     Metrics {
         registry,
+        outputs,
         elasticsearch,
         dead_letter_queue,
     }
@@ -141,13 +213,30 @@ pub fn label(name: &'static str, value: impl Into<String>) -> Labels {
     vec![(name, value.into())]
 }
 
+/// The label set of one plugin instance.
+pub fn plugin(id: &str) -> Labels {
+    label("plugin_id", id)
+}
+
+/// The label set of one plugin instance and a reason.
+pub fn plugin_reason(id: &str, reason: &str) -> Labels {
+    vec![
+        ("plugin_id", id.to_string()),
+        ("reason", reason.to_string()),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn names_follow_conventions() {
-        get().elasticsearch.documents_indexed.inc();
+        get()
+            .outputs
+            .delivered
+            .get_or_create(&plugin("es-1"))
+            .inc_by(3);
         get()
             .elasticsearch
             .items
@@ -155,7 +244,7 @@ mod tests {
             .inc();
         get().elasticsearch.bulk_duration.observe(0.01);
         let text = encode_text();
-        assert!(text.contains("sluice_elasticsearch_documents_indexed_total "));
+        assert!(text.contains("sluice_output_events_delivered_total{plugin_id=\"es-1\"} 3"));
         assert!(text.contains("sluice_elasticsearch_bulk_items_total{status=\"201\"}"));
         assert!(text.contains("sluice_elasticsearch_bulk_duration_seconds_bucket"));
         assert!(text.contains("sluice_elasticsearch_bulk_sent_bytes_total"));

@@ -36,6 +36,9 @@ pub struct Settings {
     pub dlq_max_bytes: u64,
     /// `--dead_letter_queue.storage_policy`.
     pub dlq_storage_policy: crate::queue::dlq::StoragePolicy,
+    /// `--shutdown.timeout`: how long a shutdown waits for outputs to deliver what is in
+    /// flight before failing it; `None` waits for ever (Logstash's behaviour).
+    pub shutdown_timeout: Option<Duration>,
 }
 
 impl Settings {
@@ -54,6 +57,7 @@ impl Settings {
             queue_max_bytes: 64 * 1024 * 1024,
             dlq_max_bytes: crate::queue::dlq::DEFAULT_MAX_BYTES,
             dlq_storage_policy: crate::queue::dlq::StoragePolicy::DropNewer,
+            shutdown_timeout: Some(Duration::from_secs(60)),
         }
     }
 }

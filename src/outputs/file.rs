@@ -1,7 +1,7 @@
 //! `file` output: appends events to files named by a sprintf `path`
 //! (`/var/log/app/%{service}-%{+yyyy-MM-dd}.log`), creating directories as needed.
 
-use super::{Output, OutputError};
+use super::{Outcomes, Output, OutputError};
 use crate::codecs::Encoder;
 use crate::config::Error;
 use crate::event::sprintf::Template;
@@ -41,7 +41,7 @@ fn io(path: &std::path::Path, what: &str) -> impl FnOnce(std::io::Error) -> Outp
 
 #[async_trait::async_trait]
 impl Output for FileOutput {
-    async fn send(&self, events: &[&Event]) -> Result<(), OutputError> {
+    async fn send(&self, events: &[&Event]) -> Result<Outcomes, OutputError> {
         // Group by rendered path so each file gets one write per batch.
         let mut groups: Vec<(PathBuf, Vec<u8>)> = Vec::new();
         for e in events {
@@ -79,7 +79,7 @@ impl Output for FileOutput {
             }
         }
         files.retain(|_, (_, used)| now.duration_since(*used) < IDLE_CLOSE);
-        Ok(())
+        Ok(Outcomes::Delivered)
     }
 
     async fn close(&self) -> Result<(), OutputError> {

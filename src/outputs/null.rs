@@ -1,6 +1,6 @@
 //! `null` output: accepts and discards everything (for benchmarks and tests).
 
-use super::{Output, OutputError};
+use super::{Outcomes, Output, OutputError};
 use crate::config::Error;
 use crate::event::Event;
 use crate::plugin::Options;
@@ -15,7 +15,7 @@ impl NullOutput {
 
 #[async_trait::async_trait]
 impl Output for NullOutput {
-    async fn send(&self, _events: &[&Event]) -> Result<(), OutputError> {
-        Ok(())
+    async fn send(&self, _events: &[&Event]) -> Result<Outcomes, OutputError> {
+        Ok(Outcomes::Delivered)
     }
 }

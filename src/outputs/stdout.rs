@@ -1,6 +1,6 @@
 //! `stdout` output: prints events, `rubydebug` by default.
 
-use super::{Output, OutputError};
+use super::{Outcomes, Output, OutputError};
 use crate::codecs::Encoder;
 use crate::config::Error;
 use crate::event::Event;
@@ -23,7 +23,7 @@ impl StdoutOutput {
 
 #[async_trait::async_trait]
 impl Output for StdoutOutput {
-    async fn send(&self, events: &[&Event]) -> Result<(), OutputError> {
+    async fn send(&self, events: &[&Event]) -> Result<Outcomes, OutputError> {
         let mut buf = Vec::with_capacity(events.len() * 256);
         for e in events {
             self.encoder.encode(e, &mut buf);
@@ -34,7 +34,7 @@ impl Output for StdoutOutput {
         })
         .await
         .map_err(|e| OutputError::Fatal(format!("stdout writer stopped: {e}")))?;
-        written.map_err(|source| {
+        written.map(|()| Outcomes::Delivered).map_err(|source| {
             if source.kind() == std::io::ErrorKind::BrokenPipe {
                 OutputError::Closed("stdout was closed by its reader".into())
             } else {

@@ -3,10 +3,18 @@
 //!
 //! Shutdown order: inputs stop (their source ended, or a signal asked), then the queue
 //! closes, workers drain it through filters and outputs, outputs close, and `run`
-//! returns. A second signal exits at once.
+//! returns.
+//!
+//! A shutdown that was asked for (a signal, a failed input, a closed output) has a
+//! deadline, `--shutdown.timeout`: once it passes, or at a second signal, the delivery
+//! engine gives up on whatever it has not delivered. Those batches fail (their inputs
+//! do not confirm them: a Beats client resends), the count of events each output did
+//! not deliver is logged, and `run` returns an error (a non-zero exit). Nothing is lost
+//! without a count.
 
 pub mod build;
 pub mod condition;
+pub mod deliver;
 pub mod tree;
 
 use crate::config::{self, Error as ConfigError};
@@ -15,7 +23,8 @@ use crate::inputs::InputContext;
 use crate::plugin::PluginContext;
 use crate::queue::MemoryQueue;
 use crate::settings::Settings;
-use build::{compile, CompiledOutput, CompiledPipeline};
+use build::{compile, CompiledPipeline};
+use deliver::{DeadLetterSettings, Delivery, DeliveryError};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -30,8 +39,8 @@ pub enum Error {
     Runtime(std::io::Error),
     #[error("input {id} failed: {message}")]
     Input { id: String, message: String },
-    #[error("{0} batch(es) could not be delivered")]
-    Undelivered(usize),
+    #[error("{events} event(s) in {batches} batch(es) were not delivered")]
+    Undelivered { events: u64, batches: usize },
 }
 
 /// Loads, checks and compiles the configuration `settings` names.
@@ -52,24 +61,55 @@ pub fn run(settings: Settings) -> Result<(), Error> {
         .map_err(Error::Runtime)?;
     runtime.block_on(async move {
         let shutdown = CancellationToken::new();
-        tokio::spawn(watch_signals(shutdown.clone()));
-        run_pipeline(pipeline, &settings, shutdown).await
+        let abort = CancellationToken::new();
+        tokio::spawn(watch_signals(shutdown.clone(), abort.clone()));
+        run_pipeline_until(pipeline, &settings, shutdown, abort).await
     })
 }
 
-async fn watch_signals(shutdown: CancellationToken) {
+/// First signal: stop inputs and drain. Second: give up on undelivered events now (they
+/// are counted and logged as at the deadline). Third: exit at once.
+async fn watch_signals(shutdown: CancellationToken, abort: CancellationToken) {
     let mut count = 0;
     loop {
         if !wait_for_signal().await {
             return;
         }
         count += 1;
-        if count == 1 {
-            tracing::info!("signal received: stopping inputs and draining in-flight events");
-            shutdown.cancel();
-        } else {
-            tracing::warn!("second signal received: exiting now");
-            std::process::exit(1);
+        match count {
+            1 => {
+                tracing::info!("signal received: stopping inputs and draining in-flight events");
+                shutdown.cancel();
+            }
+            2 => {
+                tracing::warn!("second signal received: failing the events not yet delivered");
+                shutdown.cancel();
+                abort.cancel();
+            }
+            _ => {
+                tracing::error!("third signal received: exiting now without a delivery report");
+                std::process::exit(1);
+            }
+        }
+    }
+}
+
+/// Fires `abort` once `shutdown` has been asked for `timeout` ago.
+async fn shutdown_deadline(
+    shutdown: CancellationToken,
+    abort: CancellationToken,
+    timeout: Option<Duration>,
+) {
+    shutdown.cancelled().await;
+    let Some(timeout) = timeout else { return };
+    tokio::select! {
+        _ = abort.cancelled() => {}
+        _ = tokio::time::sleep(timeout) => {
+            tracing::warn!(
+                timeout_secs = timeout.as_secs_f64(),
+                "shutdown timeout reached: failing the events not yet delivered"
+            );
+            abort.cancel();
         }
     }
 }
@@ -96,11 +136,21 @@ async fn wait_for_signal() -> bool {
 }
 
 /// Runs a compiled pipeline on the current runtime until inputs finish or `shutdown`
-/// fires, then drains.
+/// fires, then drains (within `--shutdown.timeout` once `shutdown` fired).
 pub async fn run_pipeline(
     pipeline: CompiledPipeline,
     settings: &Settings,
     shutdown: CancellationToken,
+) -> Result<(), Error> {
+    run_pipeline_until(pipeline, settings, shutdown, CancellationToken::new()).await
+}
+
+/// [`run_pipeline`], where `abort` also gives up on undelivered events at once.
+pub async fn run_pipeline_until(
+    pipeline: CompiledPipeline,
+    settings: &Settings,
+    shutdown: CancellationToken,
+    abort: CancellationToken,
 ) -> Result<(), Error> {
     let CompiledPipeline {
         inputs,
@@ -112,12 +162,30 @@ pub async fn run_pipeline(
         settings.queue_max_events,
         settings.queue_max_bytes,
     ));
+    let dead_letters = DeadLetterSettings {
+        dir: crate::queue::dlq::queue_dir(
+            &settings.data_dir,
+            crate::queue::dlq::DEFAULT_PIPELINE_ID,
+        ),
+        max_bytes: settings.dlq_max_bytes,
+        policy: settings.dlq_storage_policy,
+    };
+    let outputs = outputs
+        .into_iter()
+        .map(|o| Delivery::new(o.id, o.name, o.output, dead_letters.clone()))
+        .collect();
     let stages = Arc::new(Stages {
         filters,
         outputs,
         output_tree,
         shutdown: shutdown.clone(),
+        abort: abort.clone(),
     });
+    let deadline = tokio::spawn(shutdown_deadline(
+        shutdown.clone(),
+        abort.clone(),
+        settings.shutdown_timeout,
+    ));
 
     let mut workers = tokio::task::JoinSet::new();
     for n in 0..settings.workers.max(1) {
@@ -165,15 +233,29 @@ pub async fn run_pipeline(
             Err(e) => tracing::error!(error = %e, "pipeline worker panicked"),
         }
     }
+    deadline.abort();
+    let mut events = 0;
     for out in &stages.outputs {
-        if let Err(e) = out.output.close().await {
+        if let Err(e) = out.close().await {
             tracing::error!(output = %out.id, error = %e, "output failed to close");
+        }
+        let n = out.undelivered();
+        if n > 0 {
+            tracing::error!(
+                output = %out.id,
+                events = n,
+                "events not delivered by this output; their inputs were not told they were (a client that resends will send them again)"
+            );
+            events += n;
         }
     }
     tracing::info!("pipeline stopped");
     match failure {
         Some(e) => Err(e),
-        None if undelivered > 0 => Err(Error::Undelivered(undelivered)),
+        None if undelivered > 0 || events > 0 => Err(Error::Undelivered {
+            events,
+            batches: undelivered,
+        }),
         None => Ok(()),
     }
 }
@@ -181,10 +263,12 @@ pub async fn run_pipeline(
 /// What every worker shares: the filter tree and the outputs.
 struct Stages {
     filters: Vec<FilterNode>,
-    outputs: Vec<CompiledOutput>,
+    outputs: Vec<Delivery>,
     output_tree: Vec<OutputNode>,
     /// Cancelled when an output's destination is gone for good.
     shutdown: CancellationToken,
+    /// Cancelled at the shutdown deadline: outputs give up.
+    abort: CancellationToken,
 }
 
 /// One pipeline worker: pops a batch, filters it in place, hands it to the outputs, and
@@ -249,21 +333,23 @@ async fn process(n: usize, mut batch: crate::batch::Batch, stages: &Stages) -> b
     let refs: Vec<&Event> = batch.events.iter().collect();
     let mut lists: Vec<Vec<&Event>> = stages.outputs.iter().map(|_| Vec::new()).collect();
     route(&stages.output_tree, &refs, &mut lists);
-    let sends =
-        stages
-            .outputs
-            .iter()
-            .zip(lists.iter())
-            .filter(|(_, list)| !list.is_empty())
-            .map(|(out, list)| async move {
-                out.output.send(list).await.map_err(|e| (out.id.clone(), e))
-            });
+    let sends = stages
+        .outputs
+        .iter()
+        .zip(lists.iter())
+        .filter(|(_, list)| !list.is_empty())
+        .map(|(out, list)| async move {
+            out.deliver(list, &stages.abort)
+                .await
+                .map_err(|e| (out.id.clone(), e))
+        });
     let results = futures::future::join_all(sends).await;
     let mut delivered = true;
     for r in results {
         match r {
             Ok(()) => {}
-            Err((id, e @ crate::outputs::OutputError::Closed(_))) => {
+            Err((_, DeliveryError::Aborted { .. })) => delivered = false,
+            Err((id, DeliveryError::Output(e @ crate::outputs::OutputError::Closed(_)))) => {
                 if !stages.shutdown.is_cancelled() {
                     tracing::warn!(output = %id, error = %e, "output destination closed; stopping the pipeline");
                     stages.shutdown.cancel();

@@ -1,6 +1,7 @@
 //! The `_bulk` wire format: NDJSON request bodies written straight from events, and the
 //! response, read item by item into a verdict per document.
 
+use crate::outputs::{Outcome, Reason, Rejection};
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::ops::Range;
@@ -81,37 +82,33 @@ pub fn write_action(out: &mut Vec<u8>, m: &Meta<'_>) {
     out.extend_from_slice(b"}}\n");
 }
 
-/// What became of one document.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
-    Delivered,
-    Retry { status: u16 },
-    DeadLetter { status: u16, reason: String },
-}
-
-/// Decides a document's fate from its item status, as Logstash does.
-pub fn verdict(
-    action: Action,
-    status: u16,
-    error: Option<&ItemError>,
-    dlq_codes: &[u16],
-) -> Verdict {
-    let reason = || error.map_or_else(|| format!("HTTP {status}"), ItemError::describe);
-    match status {
-        200..=299 => Verdict::Delivered,
-        // Already there: `create` is idempotent on its id.
-        409 if action == Action::Create => Verdict::Delivered,
-        // Already gone.
-        404 if action == Action::Delete => Verdict::Delivered,
-        s if dlq_codes.contains(&s) => Verdict::DeadLetter {
-            status: s,
+/// What became of one document, from its bulk item, as Logstash decides it.
+pub fn outcome(doc: &Doc, item: &Item, dlq_codes: &[u16]) -> Outcome {
+    let status = item.status;
+    let reason = || {
+        let message = item
+            .error
+            .as_ref()
+            .map_or_else(|| format!("HTTP {status}"), ItemError::describe);
+        Reason::http(status, message)
+    };
+    let reject = || {
+        Outcome::Reject(Rejection {
             reason: reason(),
-        },
-        429 | 500..=599 | 401 | 403 | 408 => Verdict::Retry { status },
-        _ => Verdict::DeadLetter {
             status,
-            reason: reason(),
-        },
+            action: doc.action.as_str(),
+            target: doc.index.clone(),
+        })
+    };
+    match status {
+        200..=299 => Outcome::Delivered,
+        // Already there: `create` is idempotent on its id.
+        409 if doc.action == Action::Create => Outcome::Delivered,
+        // Already gone.
+        404 if doc.action == Action::Delete => Outcome::Delivered,
+        s if dlq_codes.contains(&s) => reject(),
+        429 | 500..=599 | 401 | 403 | 408 => Outcome::retry(reason()),
+        _ => reject(),
     }
 }
 
@@ -200,32 +197,89 @@ mod tests {
         assert_eq!(v["create"]["routing"], "r");
     }
 
+    fn doc(action: Action) -> Doc {
+        Doc {
+            event: 0,
+            action,
+            index: "logs".into(),
+            range: 0..0,
+        }
+    }
+
+    fn item(status: u16) -> Item {
+        Item {
+            status,
+            error: None,
+        }
+    }
+
+    fn is_retry(o: &Outcome, code: &str) -> bool {
+        matches!(o, Outcome::Retry { reason, .. } if reason.code == code)
+    }
+
+    fn rejected_status(o: &Outcome) -> Option<u16> {
+        match o {
+            Outcome::Reject(r) => Some(r.status),
+            _ => None,
+        }
+    }
+
     #[test]
-    fn verdicts_follow_logstash() {
+    fn outcomes_follow_logstash() {
         let none = &[][..];
-        assert_eq!(verdict(Action::Index, 201, None, none), Verdict::Delivered);
-        assert_eq!(verdict(Action::Create, 409, None, none), Verdict::Delivered);
-        assert_eq!(verdict(Action::Delete, 404, None, none), Verdict::Delivered);
+        let index = doc(Action::Index);
+        assert_eq!(outcome(&index, &item(201), none), Outcome::Delivered);
         assert_eq!(
-            verdict(Action::Index, 429, None, none),
-            Verdict::Retry { status: 429 }
+            outcome(&doc(Action::Create), &item(409), none),
+            Outcome::Delivered
         );
         assert_eq!(
-            verdict(Action::Index, 503, None, none),
-            Verdict::Retry { status: 503 }
+            outcome(&doc(Action::Delete), &item(404), none),
+            Outcome::Delivered
         );
-        assert!(matches!(
-            verdict(Action::Index, 400, None, none),
-            Verdict::DeadLetter { status: 400, .. }
-        ));
-        assert!(matches!(
-            verdict(Action::Index, 404, None, none),
-            Verdict::DeadLetter { status: 404, .. }
-        ));
-        assert!(matches!(
-            verdict(Action::Index, 503, None, &[503]),
-            Verdict::DeadLetter { status: 503, .. }
-        ));
+        for status in [429, 500, 503, 401, 403, 408] {
+            let o = outcome(&index, &item(status), none);
+            assert!(is_retry(&o, &format!("http_{status}")), "{status}: {o:?}");
+        }
+        assert_eq!(
+            rejected_status(&outcome(&index, &item(400), none)),
+            Some(400)
+        );
+        assert_eq!(
+            rejected_status(&outcome(&index, &item(404), none)),
+            Some(404)
+        );
+        // `index` of an existing id is no conflict to ignore: a 409 there is a reject.
+        assert_eq!(
+            rejected_status(&outcome(&index, &item(409), none)),
+            Some(409)
+        );
+        assert_eq!(
+            rejected_status(&outcome(&index, &item(503), &[503])),
+            Some(503)
+        );
+    }
+
+    #[test]
+    fn a_reject_carries_the_servers_reason_and_the_target() {
+        let it = Item {
+            status: 400,
+            error: Some(ItemError {
+                kind: "mapper_parsing_exception".into(),
+                reason: Some("failed to parse field [n]".into()),
+                caused_by: None,
+            }),
+        };
+        let Outcome::Reject(r) = outcome(&doc(Action::Create), &it, &[]) else {
+            panic!("not a reject");
+        };
+        assert_eq!(r.reason.code, "http_400");
+        assert_eq!(
+            r.reason.message,
+            "mapper_parsing_exception: failed to parse field [n]"
+        );
+        assert_eq!(r.action, "create");
+        assert_eq!(r.target, "logs");
     }
 
     #[test]
