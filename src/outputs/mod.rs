@@ -39,6 +39,7 @@
 
 pub mod elasticsearch;
 pub mod file;
+pub mod kafka;
 pub mod null;
 pub mod stdout;
 
@@ -243,6 +244,7 @@ pub static REGISTRY: Registry<Box<dyn Output>> = Registry {
             Ok(Box::new(elasticsearch::ElasticsearchOutput::build(o)?))
         }),
         ("file", |o| Ok(Box::new(file::FileOutput::build(o)?))),
+        ("kafka", |o| Ok(Box::new(kafka::KafkaOutput::build(o)?))),
         ("null", |o| Ok(Box::new(null::NullOutput::build(o)?))),
         ("stdout", |o| Ok(Box::new(stdout::StdoutOutput::build(o)?))),
     ],
