@@ -2,6 +2,8 @@
 //! the test venv that scripts/test.sh installs.
 #![allow(dead_code)]
 
+pub mod kafka;
+
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::PathBuf;
