@@ -195,14 +195,11 @@ pub fn common_properties(opts: &mut Options) -> Result<ClientProperties, Error> 
         "socket.receive.buffer.bytes",
         -1,
     )?;
-    if let Some(b) = props.get("socket.send.buffer.bytes") {
-        // Kafka's "-1 = OS default" is librdkafka's 0.
-        if b == "-1" {
-            props.set("socket.send.buffer.bytes", "0");
+    // Kafka's "-1 = OS default" is librdkafka's 0.
+    for key in ["socket.send.buffer.bytes", "socket.receive.buffer.bytes"] {
+        if props.get(key) == Some("-1") {
+            props.set(key, "0");
         }
-    }
-    if props.get("socket.receive.buffer.bytes") == Some("-1") {
-        props.set("socket.receive.buffer.bytes", "0");
     }
 
     security(opts, &mut props)?;
