@@ -12,6 +12,8 @@ pub mod config;
 pub mod event;
 pub mod filters;
 pub mod inputs;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 pub mod metrics;
 pub mod outputs;
 pub mod pipeline;

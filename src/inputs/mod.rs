@@ -7,6 +7,8 @@ pub mod budget;
 pub mod dead_letter_queue;
 pub mod fuzzing;
 pub mod generator;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 pub mod listener;
 pub mod stdin;
 pub mod tcp;
@@ -152,6 +154,10 @@ pub static REGISTRY: Registry<Box<dyn Input>> = Registry {
         ("generator", |o| {
             Ok(Box::new(generator::GeneratorInput::build(o)?))
         }),
+        #[cfg(feature = "kafka")]
+        ("kafka", |o| Ok(Box::new(kafka::KafkaInput::build(o)?))),
+        #[cfg(not(feature = "kafka"))]
+        ("kafka", |o| Err(crate::plugin::without_kafka(o))),
         ("stdin", |o| Ok(Box::new(stdin::StdinInput::build(o)?))),
         ("tcp", |o| Ok(Box::new(tcp::TcpInput::build(o)?))),
     ],

@@ -42,6 +42,8 @@ pub mod elasticsearch;
 pub mod file;
 pub mod http;
 pub mod http_client;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 pub mod null;
 pub mod sentinel;
 pub mod splunk_hec;
@@ -249,6 +251,10 @@ pub static REGISTRY: Registry<Box<dyn Output>> = Registry {
         }),
         ("file", |o| Ok(Box::new(file::FileOutput::build(o)?))),
         ("http", |o| Ok(Box::new(http::HttpOutput::build(o)?))),
+        #[cfg(feature = "kafka")]
+        ("kafka", |o| Ok(Box::new(kafka::KafkaOutput::build(o)?))),
+        #[cfg(not(feature = "kafka"))]
+        ("kafka", |o| Err(crate::plugin::without_kafka(o))),
         ("null", |o| Ok(Box::new(null::NullOutput::build(o)?))),
         ("sentinel", |o| {
             Ok(Box::new(sentinel::SentinelOutput::build(o)?))

@@ -12,3 +12,13 @@ pub use context::PluginContext;
 pub use options::{CodecSpec, Options, Spanned, StringListMap};
 pub use registry::{Constructor, Registry};
 pub use secret::{redact_url, Secret};
+
+/// The error for a `kafka` plugin in a build without the `kafka` feature.
+#[cfg(not(feature = "kafka"))]
+pub fn without_kafka(opts: &Options) -> crate::config::Error {
+    opts.error(format!(
+        "the {} {} plugin is not in this build: rebuild Sluice with `cargo build --release --features kafka`",
+        opts.plugin_name(),
+        opts.kind()
+    ))
+}

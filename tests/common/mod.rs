@@ -2,6 +2,9 @@
 //! the test venv that scripts/test.sh installs.
 #![allow(dead_code)]
 
+#[cfg(feature = "kafka")]
+pub mod kafka;
+
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::PathBuf;
