@@ -574,6 +574,7 @@ async fn wrong_credentials_are_logged_and_retried_without_leaking_the_password()
             hosts => ["127.0.0.1:{port}"]
             user => "elastic"
             password => "hunter2-secret"
+            allow_insecure_auth => true
             retry_initial_interval => 0.1
             retry_max_interval => 0.2
         }} }}"#

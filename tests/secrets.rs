@@ -60,7 +60,6 @@ fn an_option_error_next_to_a_password_does_not_print_it() {
 }
 
 #[test]
-#[ignore = "needs the elasticsearch output to use plugin::Secret"]
 fn an_invalid_host_with_credentials_is_redacted() {
     let config = format!(
         "input {{ stdin {{}} }} output {{ elasticsearch {{ hosts => [\"https://elastic:{SECRET}@bad host:9200\"] }} }}"
@@ -72,7 +71,6 @@ fn an_invalid_host_with_credentials_is_redacted() {
 }
 
 #[test]
-#[ignore = "needs the elasticsearch output to use plugin::Secret"]
 fn https_with_ssl_disabled_is_a_configuration_error() {
     let config = format!(
         "input {{ stdin {{}} }} output {{ elasticsearch {{ hosts => [\"https://es:9200\"] ssl_enabled => false user => \"u\" password => \"{SECRET}\" }} }}"
@@ -83,7 +81,6 @@ fn https_with_ssl_disabled_is_a_configuration_error() {
 }
 
 #[test]
-#[ignore = "needs the elasticsearch output to use plugin::Secret"]
 fn credentials_over_plain_http_need_allow_insecure_auth() {
     for auth in [
         format!("user => \"u\" password => \"{SECRET}\""),

@@ -384,7 +384,8 @@ fn gzip(body: &[u8]) -> Vec<u8> {
 /// `ssl_enabled` picks the scheme when the host names none and must agree when it does.
 pub fn base_url(host: &str, ssl: Option<bool>) -> Result<String, ClientError> {
     let h = host.trim().trim_end_matches('/');
-    let bad = || ClientError::Host(host.to_string());
+    // The host may carry credentials: only its redacted form reaches a message.
+    let bad = || ClientError::Host(crate::plugin::redact_url(host).into_owned());
     let (scheme, rest) = match h.split_once("://") {
         Some(("http", rest)) => (if ssl == Some(true) { "https" } else { "http" }, rest),
         Some(("https", rest)) => (if ssl == Some(false) { "http" } else { "https" }, rest),

@@ -189,6 +189,19 @@ impl Config {
                 )),
             };
         cfg.tls.enabled = opts.bool("ssl_enabled")?.or(opts.bool("ssl")?);
+        // Credentials never travel in clear text by accident, and `https://` never
+        // silently becomes plain http.
+        let allow_insecure_auth = opts.bool_or("allow_insecure_auth", false)?;
+        let hosts_pos = opts.value_pos("hosts");
+        for host in &cfg.hosts {
+            crate::plugin::secret::check_transport(
+                host,
+                cfg.tls.enabled,
+                !matches!(cfg.auth, Auth::None),
+                allow_insecure_auth,
+            )
+            .map_err(|e| opts.option_error("hosts", &hosts_pos, e))?;
+        }
         cfg.tls.certificate_authorities = opts
             .string_list("ssl_certificate_authorities")?
             .unwrap_or_default()
