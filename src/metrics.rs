@@ -320,7 +320,7 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         persisted_queue.write_errors.clone(),
     );
     registry.register(
-        "queue_size_bytes",
+        "persisted_queue_disk_bytes",
         "Bytes of persisted queue pages on disk",
         persisted_queue.size.clone(),
     );

@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::{free_port, sluice, spawn, wait_for_port, KillOnDrop};
+use common::{dead_letters, free_port, sluice, spawn, wait_for_port, KillOnDrop};
 use serde_json::{json, Value};
 use std::io::Read;
 use std::path::PathBuf;
@@ -940,25 +940,6 @@ fn per_sequence(items: &[scripted::Item]) -> std::collections::BTreeMap<i64, usi
         *m.entry(i.seq()).or_insert(0) += 1;
     }
     m
-}
-
-/// Every dead letter queue entry under `data`, as JSON.
-fn dead_letters(data: &std::path::Path) -> Vec<Value> {
-    let dir = data.join("dead_letter_queue/main");
-    let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(&dir) else {
-        return out;
-    };
-    let mut paths: Vec<_> = entries.map(|e| e.unwrap().path()).collect();
-    paths.sort();
-    for p in paths {
-        let text = std::fs::read_to_string(p).unwrap();
-        out.extend(
-            text.lines()
-                .map(|l| serde_json::from_str::<Value>(l).unwrap()),
-        );
-    }
-    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

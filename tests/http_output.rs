@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::sluice;
+use common::{dead_letters, sluice};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::process::Stdio;
@@ -164,23 +164,6 @@ async fn run(output: &str) -> tempfile::TempDir {
     assert!(status.success(), "sluice failed: {status}\n{log}");
     assert!(!log.contains("panicked"), "{log}");
     data
-}
-
-/// The dead letter queue's entries.
-fn dead_letters(data: &std::path::Path) -> Vec<Value> {
-    let dir = data.join("dead_letter_queue/main");
-    let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(&dir) else {
-        return out;
-    };
-    for entry in entries {
-        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
-        out.extend(
-            text.lines()
-                .map(|l| serde_json::from_str::<Value>(l).unwrap()),
-        );
-    }
-    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

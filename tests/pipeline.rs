@@ -27,7 +27,20 @@ fn tags(e: &serde_json::Value) -> Vec<&str> {
 #[test]
 fn bundled_pipelines_pass_the_config_test() {
     let dir = format!("{}/pipelines", env!("CARGO_MANIFEST_DIR"));
-    let out = sluice().args(["-t", "-f", &dir]).output().unwrap();
+    // The security pipeline takes its Sentinel settings from the environment, and a
+    // variable without a default must be set (as Logstash requires).
+    let out = sluice()
+        .args(["-t", "-f", &dir])
+        .env(
+            "SENTINEL_DCE_ENDPOINT",
+            "https://dce.example.ingest.monitor.azure.com",
+        )
+        .env("SENTINEL_DCR_ID", "dcr-0")
+        .env("AZURE_TENANT_ID", "tenant")
+        .env("AZURE_CLIENT_ID", "client")
+        .env("AZURE_CLIENT_SECRET", "secret")
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success() && stdout.contains("Configuration OK"),

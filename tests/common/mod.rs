@@ -105,3 +105,17 @@ pub fn run(args: &[&str], input: &[u8]) -> Output {
     writer.join().unwrap();
     out
 }
+
+/// Every dead letter queue entry of the pipeline `main` under `data` (a `--path.data`),
+/// as JSON, in the order written.
+pub fn dead_letters(data: &std::path::Path) -> Vec<serde_json::Value> {
+    let dir = data.join("dead_letter_queue/main");
+    if !dir.exists() {
+        return Vec::new();
+    }
+    sluice::queue::dlq::read_entries(&dir)
+        .expect("cannot read the dead letter queue")
+        .iter()
+        .map(|r| serde_json::from_slice(r).expect("a dead letter is not JSON"))
+        .collect()
+}
