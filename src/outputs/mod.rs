@@ -135,6 +135,20 @@ pub enum Outcomes {
 }
 
 impl Outcomes {
+    /// Folds per-event slots into outcomes: a slot never filled was delivered, and
+    /// all-delivered collapses to [`Outcomes::Delivered`].
+    pub fn from_slots(slots: Vec<Option<Outcome>>) -> Outcomes {
+        let outcomes: Vec<Outcome> = slots
+            .into_iter()
+            .map(|o| o.unwrap_or(Outcome::Delivered))
+            .collect();
+        if outcomes.iter().all(|o| *o == Outcome::Delivered) {
+            Outcomes::Delivered
+        } else {
+            Outcomes::Each(outcomes)
+        }
+    }
+
     pub fn retry_all(reason: Reason) -> Outcomes {
         Outcomes::RetryAll {
             reason,

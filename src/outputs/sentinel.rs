@@ -767,14 +767,7 @@ impl Output for SentinelOutput {
         for (i, o) in results.into_iter().flatten() {
             outcomes[i] = Some(o);
         }
-        let outcomes: Vec<Outcome> = outcomes
-            .into_iter()
-            .map(|o| o.unwrap_or(Outcome::Delivered))
-            .collect();
-        if outcomes.iter().all(|o| *o == Outcome::Delivered) {
-            return Ok(Outcomes::Delivered);
-        }
-        Ok(Outcomes::Each(outcomes))
+        Ok(Outcomes::from_slots(outcomes))
     }
 
     fn retry_policy(&self) -> RetryPolicy {
