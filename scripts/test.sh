@@ -24,8 +24,22 @@ apt_install() {
   if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
   $sudo apt-get update && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends "$@"
 }
+# The kafka plugins build librdkafka from source: a C compiler, make, pkg-config and
+# OpenSSL's headers.
+if ! command -v cc >/dev/null || ! command -v make >/dev/null \
+    || ! command -v pkg-config >/dev/null || ! pkg-config --exists openssl 2>/dev/null; then
+  apt_install build-essential pkg-config libssl-dev
+fi
 command -v promtool >/dev/null || apt_install prometheus
 command -v chromium >/dev/null || command -v chromium-browser >/dev/null || apt_install chromium
+
+# A Kafka-protocol broker for tests/kafka.rs: tansu 0.6.0 with its sqlite storage engine,
+# built once per machine (about 11 minutes on 2 cores) into a local root and reused.
+tansu_root="$HOME/.cache/sluice-test-tools/tansu-0.6.0"
+if [ ! -x "$tansu_root/bin/tansu" ]; then
+  cargo install tansu --version 0.6.0 --features libsql --locked --root "$tansu_root"
+fi
+export SLUICE_TANSU="$tansu_root/bin/tansu"
 
 cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings

@@ -17,7 +17,7 @@ pub use secret::{redact_url, Secret};
 #[cfg(not(feature = "kafka"))]
 pub fn without_kafka(opts: &Options) -> crate::config::Error {
     opts.error(format!(
-        "the {} {} plugin is not in this build: rebuild Sluice with `cargo build --release --features kafka`",
+        "the {} {} plugin is not in this build: rebuild Sluice with the default features (`cargo build --release`, which needs a C compiler and OpenSSL's headers)",
         opts.plugin_name(),
         opts.kind()
     ))
