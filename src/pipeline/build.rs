@@ -141,6 +141,7 @@ impl Compiler {
                     let filter = filters::build(&p.name, &mut opts)?;
                     opts.finish()?;
                     FilterNode::Plugin {
+                        flow: crate::metrics::PluginFlow::of(&id),
                         id,
                         name: p.name.clone(),
                         filter,

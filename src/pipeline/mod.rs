@@ -162,8 +162,6 @@ pub async fn run_pipeline_until(
         output_tree,
     } = pipeline;
     let queue = Arc::new(Queue::from_settings(settings)?);
-    // Per-plugin counts for `/_node/stats` are not wired yet: they read as zero.
-    published::publish(&inputs, &filters, &outputs, settings, queue.clone(), None);
     let dead_letters = DeadLetterSettings {
         dir: crate::queue::dlq::queue_dir(
             &settings.data_dir,
@@ -183,6 +181,7 @@ pub async fn run_pipeline_until(
         shutdown: shutdown.clone(),
         abort: abort.clone(),
     });
+    published::publish(&inputs, &stages, settings, queue.clone());
     let deadline = tokio::spawn(shutdown_deadline(
         shutdown.clone(),
         abort.clone(),

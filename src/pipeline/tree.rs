@@ -4,6 +4,8 @@
 use super::condition::Condition;
 use crate::event::Event;
 use crate::filters::Filter;
+use crate::metrics::PluginFlow;
+use std::time::Instant;
 
 /// A node of the filter section.
 pub enum FilterNode {
@@ -12,6 +14,8 @@ pub enum FilterNode {
         /// The plugin's name (`grok`, `mutate`, ...), for node stats.
         name: String,
         filter: Box<dyn Filter>,
+        /// Its events in and out and its time, counted here rather than by each filter.
+        flow: PluginFlow,
     },
     Branch {
         cases: Vec<(Condition, Vec<FilterNode>)>,
@@ -26,7 +30,11 @@ pub fn run_filters(nodes: &[FilterNode], events: &mut Vec<Event>) {
             return;
         }
         match node {
-            FilterNode::Plugin { filter, .. } => filter.filter(events),
+            FilterNode::Plugin { filter, flow, .. } => {
+                let (before, started) = (events.len(), Instant::now());
+                filter.filter(events);
+                flow.record(before, events.len(), started.elapsed());
+            }
             FilterNode::Branch { cases, otherwise } => {
                 let pick = |e: &Event| {
                     cases
