@@ -142,6 +142,7 @@ impl Compiler {
                     opts.finish()?;
                     FilterNode::Plugin {
                         flow: crate::metrics::PluginFlow::of(&id),
+                        span: super::plugin_span(&id, &p.name),
                         id,
                         name: p.name.clone(),
                         filter,

@@ -108,6 +108,8 @@ pub struct Delivery {
     counters: Counters,
     /// Events handed over, settled, and the time spent in attempts.
     flow: metrics::PluginFlow,
+    /// Its work runs in this span: its log lines name the pipeline and the output.
+    span: tracing::Span,
     undelivered: AtomicU64,
 }
 
@@ -133,6 +135,7 @@ impl Delivery {
             undelivered: counter(&m.undelivered),
         };
         let flow = metrics::PluginFlow::of(&id);
+        let span = super::plugin_span(&id, &name);
         Delivery {
             policy: output.retry_policy(),
             id,
@@ -142,6 +145,7 @@ impl Delivery {
             dlq: Mutex::new(None),
             health: Mutex::new(Health::default()),
             counters,
+            span,
             flow,
             undelivered: AtomicU64::new(0),
         }
@@ -175,6 +179,17 @@ impl Delivery {
 
     /// Delivers `events` until each is delivered or dead-lettered, or `abort` fires.
     pub async fn deliver(
+        &self,
+        events: &[&Event],
+        abort: &CancellationToken,
+    ) -> Result<(), DeliveryError> {
+        use tracing::Instrument;
+        self.deliver_in_span(events, abort)
+            .instrument(self.span.clone())
+            .await
+    }
+
+    async fn deliver_in_span(
         &self,
         events: &[&Event],
         abort: &CancellationToken,

@@ -16,6 +16,8 @@ pub enum FilterNode {
         filter: Box<dyn Filter>,
         /// Its events in and out and its time, counted here rather than by each filter.
         flow: PluginFlow,
+        /// Entered while it runs: its log lines name the pipeline and the plugin.
+        span: tracing::Span,
     },
     Branch {
         cases: Vec<(Condition, Vec<FilterNode>)>,
@@ -30,9 +32,11 @@ pub fn run_filters(nodes: &[FilterNode], events: &mut Vec<Event>) {
             return;
         }
         match node {
-            FilterNode::Plugin { filter, flow, .. } => {
+            FilterNode::Plugin {
+                filter, flow, span, ..
+            } => {
                 let (before, started) = (events.len(), Instant::now());
-                filter.filter(events);
+                span.in_scope(|| filter.filter(events));
                 flow.record(before, events.len(), started.elapsed());
             }
             FilterNode::Branch { cases, otherwise } => {
