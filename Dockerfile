@@ -13,8 +13,11 @@ RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates
 COPY --from=build /src/target/release/sluice /usr/local/bin/sluice
 COPY pipelines /etc/sluice/pipelines
 COPY samples /usr/share/sluice/samples
+COPY deploy/docker-entrypoint.sh /usr/local/bin/sluice-entrypoint
 USER sluice
 WORKDIR /var/lib/sluice
 EXPOSE 5044 9600
-ENTRYPOINT ["sluice", "--path.data", "/var/lib/sluice/data", "--api.http.host", "0.0.0.0"]
+# The API is published on 0.0.0.0 when SLUICE_API_TOKEN (or SLUICE_API_TOKEN_FILE) is
+# set, and stays on the container's loopback otherwise (see the entrypoint).
+ENTRYPOINT ["sluice-entrypoint"]
 CMD ["-f", "/etc/sluice/pipelines/filebeat-elasticsearch.conf"]

@@ -10,6 +10,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
 use std::sync::LazyLock;
 
 /// Label sets are small lists of `(name, value)` pairs.
@@ -17,6 +18,9 @@ pub type Labels = Vec<(&'static str, String)>;
 
 /// Counters by label set.
 pub type CounterFamily = Family<Labels, Counter>;
+
+/// Second counters (fractional) by label set.
+pub type SecondsFamily = Family<Labels, Counter<f64, AtomicU64>>;
 
 /// Histograms by label set, every one with [`latency_buckets`].
 pub type HistogramFamily = Family<Labels, Histogram, fn() -> Histogram>;
@@ -40,6 +44,56 @@ pub struct Pipeline {
     pub queue_bytes: Gauge,
     /// Batches failed back to their inputs (not acknowledged).
     pub batches_failed: Counter,
+    /// Events a filter or output received, by `plugin_id` (recorded by the runtime around
+    /// each plugin, never by the plugin).
+    pub plugin_events_in: CounterFamily,
+    /// Events a filter passed on (drops and clones change the count) or an output
+    /// settled (delivered or rejected to the dead letter queue), by `plugin_id`.
+    pub plugin_events_out: CounterFamily,
+    /// Time spent in a plugin, by `plugin_id`: a filter's work, an output's attempts,
+    /// an input's waits to push into the queue.
+    pub plugin_duration: SecondsFamily,
+}
+
+/// One plugin's flow counters, looked up once when the plugin is built so the hot path
+/// only adds to atomics.
+#[derive(Clone, Debug, Default)]
+pub struct PluginFlow {
+    pub events_in: Counter,
+    pub events_out: Counter,
+    pub duration: Counter<f64, AtomicU64>,
+}
+
+impl PluginFlow {
+    /// The counters of plugin `id`.
+    pub fn of(id: &str) -> PluginFlow {
+        let m = &get().pipeline;
+        let labels = plugin(id);
+        PluginFlow {
+            events_in: m.plugin_events_in.get_or_create(&labels).clone(),
+            events_out: m.plugin_events_out.get_or_create(&labels).clone(),
+            duration: m.plugin_duration.get_or_create(&labels).clone(),
+        }
+    }
+
+    /// The counters of input `id`: what it emits is counted in `input_events`, like
+    /// Logstash's inputs that report only `out`.
+    pub fn of_input(id: &str) -> PluginFlow {
+        let m = &get().pipeline;
+        let labels = plugin(id);
+        PluginFlow {
+            events_in: Counter::default(),
+            events_out: m.input_events.get_or_create(&labels).clone(),
+            duration: m.plugin_duration.get_or_create(&labels).clone(),
+        }
+    }
+
+    /// Records one pass of `events_in` events that left as `events_out` after `took`.
+    pub fn record(&self, events_in: usize, events_out: usize, took: std::time::Duration) {
+        self.events_in.inc_by(events_in as u64);
+        self.events_out.inc_by(events_out as u64);
+        self.duration.inc_by(took.as_secs_f64());
+    }
 }
 
 /// The Beats input's connections.
@@ -48,6 +102,8 @@ pub struct Beats {
     pub connections: Gauge,
     /// Connections accepted, in total.
     pub connections_accepted: Counter,
+    /// Connections refused because `max_connections` were open.
+    pub connections_refused: Counter,
 }
 
 /// Grok, by `pattern` (the pattern text as configured; a handful per pipeline).
@@ -132,6 +188,9 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         queue_events: Gauge::default(),
         queue_bytes: Gauge::default(),
         batches_failed: Counter::default(),
+        plugin_events_in: Family::default(),
+        plugin_events_out: Family::default(),
+        plugin_duration: Family::default(),
     };
     registry.register(
         "input_events",
@@ -163,9 +222,25 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "Batches failed back to their inputs",
         pipeline.batches_failed.clone(),
     );
+    registry.register(
+        "plugin_events_in",
+        "Events a filter or output received, by plugin",
+        pipeline.plugin_events_in.clone(),
+    );
+    registry.register(
+        "plugin_events_out",
+        "Events a filter passed on or an output settled, by plugin",
+        pipeline.plugin_events_out.clone(),
+    );
+    registry.register(
+        "plugin_duration_seconds",
+        "Time spent in a plugin (inputs: waiting to push into the queue)",
+        pipeline.plugin_duration.clone(),
+    );
     let beats = Beats {
         connections: Gauge::default(),
         connections_accepted: Counter::default(),
+        connections_refused: Counter::default(),
     };
     registry.register(
         "beats_connections",
@@ -176,6 +251,11 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "beats_connections_accepted",
         "Beats connections accepted",
         beats.connections_accepted.clone(),
+    );
+    registry.register(
+        "beats_connections_refused",
+        "Beats connections refused because max_connections were open",
+        beats.connections_refused.clone(),
     );
     let grok = Grok {
         matches: Family::default(),
@@ -393,15 +473,35 @@ mod tests {
     }
 
     #[test]
+    fn a_plugin_flow_shares_the_exported_counters() {
+        let flow = PluginFlow::of("flow-1");
+        flow.record(10, 7, std::time::Duration::from_millis(1500));
+        // Looked up again (as the node stats do), the same counters.
+        let again = PluginFlow::of("flow-1");
+        assert_eq!((again.events_in.get(), again.events_out.get()), (10, 7));
+        assert!((again.duration.get() - 1.5).abs() < 1e-9);
+        let input = PluginFlow::of_input("flow-in");
+        input.record(0, 4, std::time::Duration::ZERO);
+        let text = encode_text();
+        for line in [
+            "sluice_plugin_events_in_total{plugin_id=\"flow-1\"} 10",
+            "sluice_plugin_events_out_total{plugin_id=\"flow-1\"} 7",
+            "sluice_plugin_duration_seconds_total{plugin_id=\"flow-1\"} 1.5",
+            "sluice_input_events_total{plugin_id=\"flow-in\"} 4",
+        ] {
+            assert!(text.contains(line), "missing `{line}` in\n{text}");
+        }
+    }
+
+    #[test]
     fn every_internal_event_is_exported_under_its_name() {
         let m = get();
         m.pipeline.input_events.get_or_create(&plugin("in-1")).inc();
         m.pipeline.filter_events_in.inc();
         m.pipeline.queue_events.set(7);
-        m.beats.connections.set(2);
         m.grok
             .matches
-            .get_or_create(&label("pattern", "%{WORD:w}"))
+            .get_or_create(&label("pattern", "%{WORD:metrics_test}"))
             .inc();
         m.outputs
             .retries
@@ -415,8 +515,7 @@ mod tests {
         for line in [
             "sluice_input_events_total{plugin_id=\"in-1\"} 1",
             "sluice_queue_events 7",
-            "sluice_beats_connections 2",
-            "sluice_grok_matches_total{pattern=\"%{WORD:w}\"} 1",
+            "sluice_grok_matches_total{pattern=\"%{WORD:metrics_test}\"} 1",
             "sluice_output_retries_total{plugin_id=\"out-1\",reason=\"http_503\"} 4",
         ] {
             assert!(text.contains(line), "missing `{line}` in\n{text}");
@@ -427,7 +526,12 @@ mod tests {
             "sluice_pipeline_filter_events_out",
             "sluice_queue_size_bytes",
             "sluice_pipeline_batches_failed",
+            "sluice_beats_connections",
             "sluice_beats_connections_accepted",
+            "sluice_beats_connections_refused",
+            "sluice_plugin_events_in",
+            "sluice_plugin_events_out",
+            "sluice_plugin_duration_seconds",
             "sluice_grok_failures",
             "sluice_grok_timeouts",
             "sluice_output_events_delivered",

@@ -4,7 +4,7 @@
 mod api_support;
 mod common;
 
-use api_support::{events_from, get, now_millis, start, to_lines};
+use api_support::{events_from, get, now_millis, start, start_binary, to_lines};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 
@@ -499,22 +499,44 @@ fn a_restart_remembers_the_statistics() {
     assert_eq!(summary["total_errors"], errors);
 }
 
-/// The resident memory Sluice reports about itself.
-fn rss(api_port: u16) -> f64 {
-    get(api_port, "/metrics", &[])
-        .body
+/// A field of /proc/PID/status in bytes (`VmRSS` now, `VmHWM` the peak).
+fn proc_status_bytes(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_else(|e| panic!("cannot read /proc/{pid}/status: {e}"));
+    status
         .lines()
-        .find_map(|l| l.strip_prefix("process_resident_memory_bytes "))
-        .and_then(|v| v.trim().parse().ok())
-        .expect("process_resident_memory_bytes")
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map(|kb| kb * 1024)
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
 }
 
-/// The resident set of the running binary stays flat while distinct messages and services
-/// pour in (the store-level tests in src/stats take the same to 1 M messages).
+/// The release binary when the suite built one (scripts/test.sh does, for the memory
+/// tests), else the debug binary of this test run.
+fn fastest_binary() -> std::process::Command {
+    let release = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/sluice");
+    if !release.exists() {
+        eprintln!("{} not built: using the debug binary", release.display());
+        return common::sluice();
+    }
+    let mut cmd = std::process::Command::new(release);
+    cmd.args(["--log.level", "warn"]);
+    cmd
+}
+
+/// The resident set of the running binary, read from /proc, stays flat while a million
+/// distinct messages from ten thousand services pour in.
 #[test]
-fn memory_stays_flat_with_half_a_million_distinct_messages_and_ten_thousand_services() {
+fn memory_stays_flat_with_a_million_distinct_messages_and_ten_thousand_services() {
+    const MIB: f64 = (1 << 20) as f64;
     let dir = tempfile::tempdir().unwrap();
-    let sluice = start("error_stats {}", dir.path(), &["-b", "1000"]);
+    let sluice = start_binary(
+        fastest_binary(),
+        "error_stats {}",
+        dir.path(),
+        &["-b", "1000"],
+    );
+    let pid = sluice.child.0.id();
     let batch = |from: usize, to: usize| {
         let mut out = Vec::with_capacity((to - from) * 100);
         for i in from..to {
@@ -529,16 +551,19 @@ fn memory_stays_flat_with_half_a_million_distinct_messages_and_ten_thousand_serv
         }
         out
     };
-    let warm = 100_000;
+    let started = std::time::Instant::now();
+    // Every service seen, and the store's tables at their caps, before the first reading.
+    let (warm, total, step) = (100_000, 1_000_000, 100_000);
     sluice.send(&batch(0, warm));
     sluice.wait_counted(warm as u64);
-    let before = rss(sluice.api_port);
-    let total = 500_000;
-    for chunk in (warm..total).step_by(100_000) {
-        sluice.send(&batch(chunk, chunk + 100_000));
+    let before = proc_status_bytes(pid, "VmRSS") as f64;
+    for chunk in (warm..total).step_by(step) {
+        sluice.send(&batch(chunk, chunk + step));
     }
-    sluice.wait_counted(total as u64);
-    let after = rss(sluice.api_port);
+    // A debug build on a busy machine needs more than the usual minute.
+    sluice.wait_counted_within(total as u64, std::time::Duration::from_secs(300));
+    let after = proc_status_bytes(pid, "VmRSS") as f64;
+    let peak = proc_status_bytes(pid, "VmHWM") as f64;
     let summary = get(
         sluice.api_port,
         "/api/v1/errors/summary?hours=1&top=100",
@@ -551,14 +576,228 @@ fn memory_stays_flat_with_half_a_million_distinct_messages_and_ten_thousand_serv
     assert_eq!(services.len(), 101);
     assert_eq!(services["_other"]["count"], (total / 10_000 * 9_900) as u64);
     assert!(services["_other"]["top_messages"].as_array().unwrap().len() <= 100);
-    let grown = (after - before) / (1 << 20) as f64;
+    let grown = (after - before) / MIB;
     eprintln!(
-        "resident memory: {:.1} MiB after 100k events, {:.1} MiB after 500k (+{grown:.1} MiB)",
-        before / (1 << 20) as f64,
-        after / (1 << 20) as f64
+        "resident memory: {:.1} MiB after 100k events, {:.1} MiB after 1M (+{grown:.1} MiB), peak {:.1} MiB; {:.1} s",
+        before / MIB,
+        after / MIB,
+        peak / MIB,
+        started.elapsed().as_secs_f64()
     );
     assert!(
         grown < 16.0,
-        "memory grew by {grown:.1} MiB for 400k more distinct messages"
+        "memory grew by {grown:.1} MiB for 900k more distinct messages"
     );
+    assert!(
+        peak < 256.0 * MIB,
+        "peak resident memory {:.1} MiB",
+        peak / MIB
+    );
+}
+
+/// The value of the sample `series` (name and labels exactly as exported) in `/metrics`.
+fn sample(api_port: u16, series: &str) -> Option<f64> {
+    let body = get(api_port, "/metrics", &[]).body;
+    body.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// Polls `probe` every 50 ms until it returns `want`; fails naming `what` after 60 s.
+fn wait_for<T: PartialEq + std::fmt::Debug>(what: &str, want: T, mut probe: impl FnMut() -> T) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let got = probe();
+        if got == want {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: still {got:?} after 60 s, expected {want:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// Every plugin of pipeline `main` in `/_node/stats/pipelines`, by id.
+fn plugins_by_id(api_port: u16) -> HashMap<String, Value> {
+    let stats = get(api_port, "/_node/stats/pipelines", &[]).json();
+    let mut out = HashMap::new();
+    for kind in ["inputs", "filters", "outputs"] {
+        for p in stats["pipelines"]["main"]["plugins"][kind]
+            .as_array()
+            .unwrap()
+        {
+            out.insert(p["id"].as_str().unwrap().to_string(), p.clone());
+        }
+    }
+    out
+}
+
+#[test]
+fn per_plugin_counts_and_grok_counters_agree_with_the_events_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let pattern = "%{WORD:user} %{INT:num}";
+    let sluice = start(
+        &format!(
+            r#"grok {{ id => "parse" match => {{ "message" => "{pattern}" }} }}
+               if "_grokparsefailure" in [tags] {{ drop {{ id => "drop_failed" }} }}
+               error_stats {{ id => "stats" }}"#
+        ),
+        dir.path(),
+        &[],
+    );
+    // 1,000 events: every third one does not match the pattern.
+    let total = 1_000u64;
+    let mut lines = Vec::new();
+    let mut failed = 0u64;
+    for i in 0..total {
+        let message = if i % 3 == 0 {
+            failed += 1;
+            format!("-- {i}")
+        } else {
+            format!("user{i} {i}")
+        };
+        lines.extend_from_slice(format!("{{\"message\":\"{message}\"}}\n").as_bytes());
+    }
+    let matched = total - failed;
+    sluice.send(&lines);
+    sluice.wait_counted(matched);
+    let output_id = {
+        let stats = get(sluice.api_port, "/_node/stats/pipelines", &[]).json();
+        stats["pipelines"]["main"]["plugins"]["outputs"][0]["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    wait_for("events the null output settled", matched, || {
+        plugins_by_id(sluice.api_port)[&output_id]["events"]["out"]
+            .as_u64()
+            .unwrap()
+    });
+    let plugins = plugins_by_id(sluice.api_port);
+    let input = plugins
+        .values()
+        .find(|p| p["name"] == "tcp")
+        .expect("the tcp input");
+    assert_eq!(input["events"]["out"], total, "{input}");
+    for (id, expected_in, expected_out) in [
+        ("parse", total, total),
+        ("drop_failed", failed, 0),
+        ("stats", matched, matched),
+        (output_id.as_str(), matched, matched),
+    ] {
+        let events = &plugins[id]["events"];
+        assert_eq!(events["in"], expected_in, "{id} in: {events}");
+        assert_eq!(events["out"], expected_out, "{id} out: {events}");
+    }
+    assert_eq!(plugins[&output_id]["state"], "ok");
+    let pipeline = &get(sluice.api_port, "/_node/stats", &[]).json()["pipelines"]["main"];
+    assert_eq!(pipeline["events"]["in"], total, "{pipeline}");
+    assert_eq!(pipeline["events"]["out"], matched, "{pipeline}");
+
+    // The same counters in Prometheus' format.
+    let input_id = input["id"].as_str().unwrap();
+    for (series, expected) in [
+        (
+            format!("sluice_input_events_total{{plugin_id=\"{input_id}\"}}"),
+            total,
+        ),
+        (
+            format!("sluice_grok_matches_total{{pattern=\"{pattern}\"}}"),
+            matched,
+        ),
+        (
+            format!("sluice_grok_failures_total{{pattern=\"{pattern}\"}}"),
+            failed,
+        ),
+        (
+            format!("sluice_grok_timeouts_total{{pattern=\"{pattern}\"}}"),
+            0,
+        ),
+        (
+            "sluice_plugin_events_in_total{plugin_id=\"drop_failed\"}".into(),
+            failed,
+        ),
+        (
+            "sluice_plugin_events_out_total{plugin_id=\"drop_failed\"}".into(),
+            0,
+        ),
+        (
+            "sluice_plugin_events_out_total{plugin_id=\"stats\"}".into(),
+            matched,
+        ),
+        (
+            format!("sluice_plugin_events_in_total{{plugin_id=\"{output_id}\"}}"),
+            matched,
+        ),
+        ("sluice_pipeline_filter_events_in_total".into(), total),
+        ("sluice_pipeline_filter_events_out_total".into(), matched),
+    ] {
+        assert_eq!(
+            sample(sluice.api_port, &series),
+            Some(expected as f64),
+            "{series}"
+        );
+    }
+}
+
+/// Whether a socket listens on TCP `port` (IPv4), read from /proc/net/tcp.
+fn listening(port: u16) -> bool {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+    let local = format!(":{port:04X}");
+    table.lines().skip(1).any(|l| {
+        let cols: Vec<&str> = l.split_whitespace().collect();
+        cols.len() > 3 && cols[1].ends_with(&local) && cols[3] == "0A"
+    })
+}
+
+#[test]
+fn beats_connections_are_counted_open_accepted_and_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (api_port, beats_port) = (common::free_port(), common::free_port());
+    let config = format!(
+        "input {{ beats {{ host => \"127.0.0.1\" port => {beats_port} max_connections => 2 }} }} output {{ null {{}} }}"
+    );
+    let mut cmd = common::sluice();
+    cmd.args(["-e", &config, "--api.http.port", &api_port.to_string()])
+        .arg("--path.data")
+        .arg(dir.path());
+    let _sluice = common::spawn(cmd);
+    assert!(
+        common::wait_for_port(api_port, std::time::Duration::from_secs(30)),
+        "the API did not listen within 30s"
+    );
+    let metric = |name: &str| sample(api_port, name).unwrap_or(-1.0);
+    // Wait for the listener without a probe connection, which would be counted.
+    wait_for("the beats listener", true, || listening(beats_port));
+    let first = std::net::TcpStream::connect(("127.0.0.1", beats_port)).unwrap();
+    let second = std::net::TcpStream::connect(("127.0.0.1", beats_port)).unwrap();
+    wait_for("two open connections", 2.0, || {
+        metric("sluice_beats_connections")
+    });
+    // A third is one too many: refused (closed at once) and counted.
+    let mut third = std::net::TcpStream::connect(("127.0.0.1", beats_port)).unwrap();
+    third
+        .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    let mut buf = [0u8; 1];
+    assert_eq!(
+        std::io::Read::read(&mut third, &mut buf).unwrap_or(0),
+        0,
+        "a refused connection is closed"
+    );
+    wait_for("one refused connection", 1.0, || {
+        metric("sluice_beats_connections_refused_total")
+    });
+    drop(first);
+    wait_for("one open connection", 1.0, || {
+        metric("sluice_beats_connections")
+    });
+    drop(second);
+    wait_for("no open connection", 0.0, || {
+        metric("sluice_beats_connections")
+    });
+    assert_eq!(metric("sluice_beats_connections_accepted_total"), 2.0);
+    assert_eq!(metric("sluice_beats_connections_refused_total"), 1.0);
 }

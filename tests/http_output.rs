@@ -245,3 +245,69 @@ async fn json_batch_arrives_exactly_once_through_an_outage() {
     // Batches, not one request per event.
     assert!(seen.paths.lock().unwrap().len() < 200);
 }
+
+/// The dead-lettered counter counts only the entries the dead letter queue kept: with a
+/// small cap and `drop_newer`, the refused ones are counted as dropped instead. Runs the
+/// pipeline in this process (no other test here does) to read its counters exactly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_lettered_counts_what_the_queue_kept_and_dropped_what_it_refused() {
+    use sluice::metrics::{get, label, plugin};
+    let (port, seen) = receiver(Rules {
+        unavailable_for: 0,
+        reject_digit: Some(3),
+    })
+    .await;
+    let data = tempfile::tempdir().unwrap();
+    let text = format!(
+        r#"input {{ generator {{ count => 200 message => "m" }} }}
+           output {{ http {{ id => "capped" url => "http://127.0.0.1:{port}/events/%{{sequence}}" http_method => "post" }} }}"#
+    );
+    let mut settings = sluice::settings::Settings::new(sluice::config::Source::Text(text));
+    settings.data_dir = data.path().to_path_buf();
+    settings.workers = 2;
+    settings.batch_size = 25;
+    // Room for some of the 20 rejects, not all.
+    settings.dlq_max_bytes = 4096;
+    settings.dlq_storage_policy = sluice::queue::dlq::StoragePolicy::DropNewer;
+    let pipeline = sluice::pipeline::load(&settings).unwrap();
+    tokio::time::timeout(
+        Duration::from_secs(120),
+        sluice::pipeline::run_pipeline(
+            pipeline,
+            &settings,
+            tokio_util::sync::CancellationToken::new(),
+        ),
+    )
+    .await
+    .expect("the pipeline did not finish within 120 s")
+    .unwrap();
+    assert_eq!(seen.accepted.lock().unwrap().len(), 180);
+    let kept = dead_letters(data.path()).len() as u64;
+    let m = get();
+    let rejected = m.outputs.rejected.get_or_create(&plugin("capped")).get();
+    let dead_lettered = m
+        .outputs
+        .dead_lettered
+        .get_or_create(&plugin("capped"))
+        .get();
+    let dropped = m
+        .dead_letter_queue
+        .dropped
+        .get_or_create(&label("policy", "drop_newer"))
+        .get();
+    assert_eq!(rejected, 20);
+    assert!(kept > 0 && kept < 20, "the cap kept {kept} of 20 entries");
+    assert_eq!(dead_lettered, kept, "dead-lettered counts the entries kept");
+    assert_eq!(
+        dropped,
+        rejected - kept,
+        "dropped counts the entries refused"
+    );
+    assert_eq!(
+        m.outputs
+            .dead_letter_lost
+            .get_or_create(&plugin("capped"))
+            .get(),
+        0
+    );
+}

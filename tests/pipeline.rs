@@ -839,6 +839,75 @@ output {{ stdout {{ codec => rubydebug {{ metadata => {metadata} }} }} }}"#
     assert!(!json.contains("secret-route"), "{json}");
 }
 
+/// Runs sluice with JSON logs at `level` on `config`, feeding `input`; returns each log
+/// line as JSON.
+fn json_log_lines(level: &str, config: &str, input: &[u8]) -> Vec<serde_json::Value> {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["--log.level", level, "--log.format", "json", "-e", config])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
+/// The `span.plugin_id` of the line whose message is `message`.
+fn plugin_of(lines: &[serde_json::Value], message: &str) -> serde_json::Value {
+    lines
+        .iter()
+        .find(|v| v["message"] == message)
+        .map(|v| v["span"]["plugin_id"].clone())
+        .unwrap_or_else(|| panic!("no `{message}` in {lines:?}"))
+}
+
+#[test]
+fn json_log_lines_name_their_pipeline_and_plugin() {
+    // Every line the runtime writes names the pipeline, whatever the level.
+    let lines = json_log_lines(
+        "debug",
+        r#"input { stdin { id => "lines" } } filter { json { id => "parse" source => "message" } } output { null { id => "sink" } }"#,
+        b"not json\n",
+    );
+    let mut runtime_lines = 0;
+    for v in &lines {
+        let target = v["target"].as_str().unwrap_or_default();
+        let runtime = ["pipeline", "inputs", "filters", "outputs", "queue"]
+            .iter()
+            .any(|m| target.starts_with(&format!("sluice::{m}")));
+        if runtime {
+            runtime_lines += 1;
+            assert_eq!(v["span"]["pipeline_id"], "main", "{v}");
+        }
+    }
+    assert!(runtime_lines >= 3, "{lines:?}");
+    assert_eq!(
+        plugin_of(&lines, "json filter could not parse field"),
+        "parse"
+    );
+    assert_eq!(plugin_of(&lines, "stdin reached end of file"), "lines");
+    assert_eq!(plugin_of(&lines, "starting input"), "lines");
+    // At the default level too (a span the level filtered out would carry no ids).
+    let lines = json_log_lines(
+        "warn",
+        r#"input { stdin {} } filter { csv { id => "columns" } } output { null {} }"#,
+        b"a,\"unterminated\n",
+    );
+    let warned = lines
+        .iter()
+        .find(|v| v["message"] == "csv filter could not parse field")
+        .unwrap_or_else(|| panic!("no csv warning in {lines:?}"));
+    assert_eq!(warned["span"]["plugin_id"], "columns", "{warned}");
+    assert_eq!(warned["span"]["pipeline_id"], "main", "{warned}");
+}
+
 #[test]
 fn log_format_json_writes_one_json_object_per_line() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))

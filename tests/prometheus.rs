@@ -65,6 +65,12 @@ fn metrics_parse_and_counters_agree_with_the_events_sent() {
     let mut seen: HashMap<(String, String), u64> = HashMap::new();
     let mut patterns_total = 0.0;
     let mut value_of = HashMap::new();
+    let stats = get(sluice.api_port, "/_node/stats", &[]).json();
+    let plugins = &stats["pipelines"]["main"]["plugins"];
+    let filter_id = plugins["filters"][0]["id"].as_str().unwrap().to_string();
+    let input_id = plugins["inputs"][0]["id"].as_str().unwrap().to_string();
+    let sent: u64 = expected.values().sum();
+    let mut per_plugin = HashMap::new();
     for s in &scrape.samples {
         let v = match s.value {
             prometheus_parse::Value::Counter(v)
@@ -81,6 +87,12 @@ fn metrics_parse_and_counters_agree_with_the_events_sent() {
                 *seen.entry(key).or_default() += v as u64;
             }
             "sluice_error_stats_errors_total" => patterns_total += v,
+            "sluice_input_events_total"
+            | "sluice_plugin_events_in_total"
+            | "sluice_plugin_events_out_total" => {
+                let id = s.labels.get("plugin_id").unwrap_or_default().to_string();
+                per_plugin.insert((s.metric.clone(), id), v as u64);
+            }
             _ => {}
         }
         value_of.insert(s.metric.clone(), v);
@@ -92,6 +104,18 @@ fn metrics_parse_and_counters_agree_with_the_events_sent() {
         .map(|(_, n)| n)
         .sum();
     assert_eq!(patterns_total as u64, errors, "errors by pattern add up");
+    // Per-plugin flow: what the input pushed, the error_stats filter took in and passed on.
+    for (metric, id) in [
+        ("sluice_input_events_total", &input_id),
+        ("sluice_plugin_events_in_total", &filter_id),
+        ("sluice_plugin_events_out_total", &filter_id),
+    ] {
+        assert_eq!(
+            per_plugin.get(&(metric.to_string(), id.clone())),
+            Some(&sent),
+            "{metric}{{plugin_id={id}}}"
+        );
+    }
     assert!(value_of["process_resident_memory_bytes"] > 1e6);
     assert!(value_of["process_open_fds"] >= 3.0);
     assert!(value_of["process_cpu_seconds_total"] > 0.0);
@@ -248,6 +272,13 @@ fn a_real_prometheus_scrapes_sluice_and_loads_the_rules() {
         );
         std::thread::sleep(Duration::from_millis(250));
     }
+    // The pipeline's own counters, scraped too.
+    let pushed = query("sum(sluice_input_events_total)");
+    assert_eq!(
+        pushed["data"]["result"][0]["value"][1],
+        total.to_string(),
+        "{pushed}"
+    );
     let up = query("up{job=\"sluice\"}");
     assert_eq!(up["data"]["result"][0]["value"][1], "1", "{up}");
     // The rules loaded without errors.

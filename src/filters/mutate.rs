@@ -9,7 +9,7 @@ use crate::config::Error;
 use crate::event::field_ref::FieldRef;
 use crate::event::sprintf::Template;
 use crate::event::{Event, Value};
-use crate::plugin::Options;
+use crate::plugin::{Options, Spanned};
 use regex::Regex;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,36 +41,41 @@ pub struct Mutate {
     tag_on_failure: String,
 }
 
+/// A list of field references; an error names the bad entry's position.
 fn refs(opts: &mut Options, name: &str) -> Result<Vec<FieldRef>, Error> {
-    let pos = opts.value_pos(name);
-    opts.string_list(name)?
+    opts.string_list_spanned(name)?
         .unwrap_or_default()
         .iter()
-        .map(|f| FieldRef::parse(f).map_err(|e| opts.option_error(name, &pos, e)))
+        .map(|f| FieldRef::parse(f).map_err(|e| opts.option_error(name, &f.pos, e)))
         .collect()
 }
 
-fn ref_pairs(opts: &mut Options, name: &str) -> Result<Vec<(FieldRef, String)>, Error> {
-    let pos = opts.value_pos(name);
-    opts.string_map(name)?
+/// A hash of field reference => value; the value keeps its position so that whatever
+/// the caller finds wrong with it names that value's line:column.
+fn ref_pairs(opts: &mut Options, name: &str) -> Result<Vec<(FieldRef, Spanned<String>)>, Error> {
+    opts.string_map_spanned(name)?
         .unwrap_or_default()
         .into_iter()
         .map(|(k, v)| {
             FieldRef::parse(&k)
                 .map(|r| (r, v))
-                .map_err(|e| opts.option_error(name, &pos, e))
+                .map_err(|e| opts.option_error(name, &k.pos, e))
         })
         .collect()
+}
+
+fn unspanned(pairs: Vec<(FieldRef, Spanned<String>)>) -> Vec<(FieldRef, String)> {
+    pairs.into_iter().map(|(r, v)| (r, v.value)).collect()
 }
 
 impl Mutate {
     pub fn build(opts: &mut Options) -> Result<Mutate, Error> {
         let mut m = Mutate::default();
-        let template = |opts: &Options, name: &str, t: &str| {
-            Template::parse(t).map_err(|e| opts.option_error(name, &opts.value_pos(name), e))
+        let template = |opts: &Options, name: &str, t: &Spanned<String>| {
+            Template::parse(t).map_err(|e| opts.option_error(name, &t.pos, e))
         };
-        let field_name = |opts: &Options, name: &str, t: &str| {
-            FieldName::parse(t).map_err(|e| opts.option_error(name, &opts.value_pos(name), e))
+        let field_name = |opts: &Options, name: &str, t: &Spanned<String>| {
+            FieldName::parse(t).map_err(|e| opts.option_error(name, &t.pos, e))
         };
         for (r, v) in ref_pairs(opts, "coerce")? {
             m.coerce.push((r, template(opts, "coerce", &v)?));
@@ -81,12 +86,10 @@ impl Mutate {
         for (r, v) in ref_pairs(opts, "update")? {
             m.update.push((r, template(opts, "update", &v)?));
         }
-        let pos = opts.value_pos("replace");
-        for (k, v) in opts.string_map("replace")?.unwrap_or_default() {
-            let name = FieldName::parse(&k).map_err(|e| opts.option_error("replace", &pos, e))?;
+        for (k, v) in opts.string_map_spanned("replace")?.unwrap_or_default() {
+            let name = FieldName::parse(&k).map_err(|e| opts.option_error("replace", &k.pos, e))?;
             m.replace.push((name, template(opts, "replace", &v)?));
         }
-        let pos = opts.value_pos("convert");
         for (r, v) in ref_pairs(opts, "convert")? {
             let c = match v.as_str() {
                 "integer" => Conversion::Integer,
@@ -98,7 +101,7 @@ impl Mutate {
                 other => {
                     return Err(opts.option_error(
                         "convert",
-                        &pos,
+                        &v.pos,
                         format!("unknown type `{other}` (integer, integer_eu, float, float_eu, string, boolean)"),
                     ))
                 }
@@ -106,7 +109,7 @@ impl Mutate {
             m.convert.push((r, c));
         }
         let pos = opts.value_pos("gsub");
-        if let Some(items) = opts.string_list("gsub")? {
+        if let Some(items) = opts.string_list_spanned("gsub")? {
             if items.len() % 3 != 0 {
                 return Err(opts.option_error(
                     "gsub",
@@ -115,8 +118,9 @@ impl Mutate {
                 ));
             }
             for t in items.chunks(3) {
-                let r = FieldRef::parse(&t[0]).map_err(|e| opts.option_error("gsub", &pos, e))?;
-                let re = Regex::new(&t[1]).map_err(|e| opts.option_error("gsub", &pos, e))?;
+                let r =
+                    FieldRef::parse(&t[0]).map_err(|e| opts.option_error("gsub", &t[0].pos, e))?;
+                let re = Regex::new(&t[1]).map_err(|e| opts.option_error("gsub", &t[1].pos, e))?;
                 m.gsub.push((r, re, ruby_replacement(&t[2])));
             }
         }
@@ -124,11 +128,10 @@ impl Mutate {
         m.capitalize = refs(opts, "capitalize")?;
         m.lowercase = refs(opts, "lowercase")?;
         m.strip = refs(opts, "strip")?;
-        m.split = ref_pairs(opts, "split")?;
-        m.join = ref_pairs(opts, "join")?;
-        let pos = opts.value_pos("merge");
+        m.split = unspanned(ref_pairs(opts, "split")?);
+        m.join = unspanned(ref_pairs(opts, "join")?);
         for (r, v) in ref_pairs(opts, "merge")? {
-            let src = FieldRef::parse(&v).map_err(|e| opts.option_error("merge", &pos, e))?;
+            let src = FieldRef::parse(&v).map_err(|e| opts.option_error("merge", &v.pos, e))?;
             m.merge.push((r, src));
         }
         for (r, v) in ref_pairs(opts, "copy")? {
@@ -377,6 +380,60 @@ mod tests {
             Some("3".into())
         );
         assert_eq!(convert(&"abc".into(), Conversion::Integer), None);
+    }
+
+    /// `options:line:column` of `needle` in `body`, as `Options::from_text` wraps it
+    /// (`body` starts with a newline, so its lines keep their columns).
+    fn position_of(body: &str, needle: &str) -> String {
+        let (line, text) = body
+            .lines()
+            .enumerate()
+            .find(|(_, l)| l.contains(needle))
+            .expect("needle in body");
+        let column = text.find(needle).map(|c| c + 1).unwrap_or(0);
+        format!("options:{}:{column}", line + 1)
+    }
+
+    fn build_error(body: &str) -> String {
+        let mut opts = Options::from_text("mutate", "filter", body).unwrap();
+        match Mutate::build(&mut opts) {
+            Ok(_) => panic!("`{body}` was accepted"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn errors_name_the_bad_value_not_the_option() {
+        for (body, bad) in [
+            (
+                "\n  rename => {\n    \"ok\" => \"fine\"\n    \"a\" => \"[b\"\n  }\n",
+                "\"[b\"",
+            ),
+            (
+                "\n  rename => {\n    \"ok\" => \"fine\"\n    \"[a\" => \"b\"\n  }\n",
+                "\"[a\"",
+            ),
+            (
+                "\n  convert => {\n    \"n\" => \"integer\"\n    \"m\" => \"bogus\"\n  }\n",
+                "\"bogus\"",
+            ),
+            (
+                "\n  gsub => [\n    \"f\", \"x\", \"y\",\n    \"g\", \"(\", \"z\"\n  ]\n",
+                "\"(\"",
+            ),
+            ("\n  uppercase => [\"ok\",\n    \"[bad\"]\n", "\"[bad\""),
+            (
+                "\n  merge => {\n    \"a\" =>\n      \"[b\"\n  }\n",
+                "\"[b\"",
+            ),
+        ] {
+            let error = build_error(body);
+            let at = position_of(body, bad);
+            assert!(
+                error.starts_with(&format!("{at}:")),
+                "`{body}`: expected the error at {at}, got: {error}"
+            );
+        }
     }
 
     #[test]

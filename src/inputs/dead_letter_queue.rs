@@ -160,7 +160,7 @@ impl Input for DeadLetterQueueInput {
         let (commit_tx, mut commit_rx) =
             tokio::sync::mpsc::unbounded_channel::<(AckReceiver, Position)>();
         let commit_file = self.commit_file.clone();
-        let committer = tokio::spawn(async move {
+        let committer = tokio::spawn(tracing::Instrument::in_current_span(async move {
             // The committed position is one below which every entry was delivered: once
             // a batch fails, no later position may be saved (a restart replays from the
             // last good one, so the failed entries come back; the later ones may come
@@ -187,7 +187,7 @@ impl Input for DeadLetterQueueInput {
                     }
                 }
             }
-        });
+        }));
 
         let mut data: Vec<u8> = Vec::new();
         'outer: while !ctx.is_shutting_down() {

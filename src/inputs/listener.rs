@@ -33,7 +33,8 @@ where
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     if let Some(task) = on_accept(stream, peer) {
-                        connections.spawn(task);
+                        // Its log lines name the pipeline and the input, as the listener's do.
+                        connections.spawn(tracing::Instrument::in_current_span(task));
                     }
                 }
                 Err(e) => {

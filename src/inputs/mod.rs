@@ -100,6 +100,8 @@ pub struct InputContext {
     queue: Arc<Queue>,
     shutdown: CancellationToken,
     decorator: Arc<Decorator>,
+    /// Events this input pushed and the time it waited to push them (back-pressure).
+    flow: crate::metrics::PluginFlow,
 }
 
 impl InputContext {
@@ -114,6 +116,7 @@ impl InputContext {
             queue,
             shutdown,
             decorator: Arc::new(decorator),
+            flow: crate::metrics::PluginFlow::of_input(id),
         }
     }
 
@@ -139,7 +142,13 @@ impl InputContext {
                 self.decorator.apply(e);
             }
         }
-        self.queue.push(batch).await
+        let events = batch.events.len();
+        let started = std::time::Instant::now();
+        let pushed = self.queue.push(batch).await;
+        if pushed.is_ok() {
+            self.flow.record(0, events, started.elapsed());
+        }
+        pushed
     }
 }
 

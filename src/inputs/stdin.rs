@@ -47,9 +47,11 @@ impl Input for StdinInput {
         let reader_ctx = ctx.clone();
         let reading = Arc::new(AtomicBool::new(false));
         let reader_flag = reading.clone();
+        // The reader thread logs in this task's span (pipeline and plugin ids).
+        let span = tracing::Span::current();
         let thread = std::thread::Builder::new()
             .name("sluice-stdin".into())
-            .spawn(move || read_loop(&self, &reader_ctx, &handle, &reader_flag))
+            .spawn(move || span.in_scope(|| read_loop(&self, &reader_ctx, &handle, &reader_flag)))
             .map_err(|source| InputError::Io {
                 context: "cannot start the stdin reader thread".into(),
                 source,

@@ -141,6 +141,8 @@ impl Compiler {
                     let filter = filters::build(&p.name, &mut opts)?;
                     opts.finish()?;
                     FilterNode::Plugin {
+                        flow: crate::metrics::PluginFlow::of(&id),
+                        span: super::plugin_span(&id, &p.name),
                         id,
                         name: p.name.clone(),
                         filter,

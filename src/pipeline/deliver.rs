@@ -68,6 +68,22 @@ struct Health {
     last_log: Option<Instant>,
     /// Attempts that left events to retry since the run of failures started.
     failed_attempts: u64,
+    /// `failing_since` on the wall clock, for the status the API shows.
+    failing_since_wall: Option<std::time::SystemTime>,
+}
+
+/// How long an output retries before the API calls it `failing` rather than `retrying`.
+pub const FAILING_AFTER: Duration = Duration::from_secs(60);
+
+/// An output's state as the API shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Its last attempt settled every event.
+    Ok,
+    /// It has been retrying for less than [`FAILING_AFTER`], since the given time.
+    Retrying(std::time::SystemTime),
+    /// It has been retrying for [`FAILING_AFTER`] or more, since the given time.
+    Failing(std::time::SystemTime),
 }
 
 /// Counters of one output, looked up once.
@@ -90,6 +106,10 @@ pub struct Delivery {
     dlq: Mutex<Option<Arc<DeadLetterQueue>>>,
     health: Mutex<Health>,
     counters: Counters,
+    /// Events handed over, settled, and the time spent in attempts.
+    flow: metrics::PluginFlow,
+    /// Its work runs in this span: its log lines name the pipeline and the output.
+    span: tracing::Span,
     undelivered: AtomicU64,
 }
 
@@ -114,6 +134,8 @@ impl Delivery {
             dead_letter_lost: counter(&m.dead_letter_lost),
             undelivered: counter(&m.undelivered),
         };
+        let flow = metrics::PluginFlow::of(&id);
+        let span = super::plugin_span(&id, &name);
         Delivery {
             policy: output.retry_policy(),
             id,
@@ -123,12 +145,25 @@ impl Delivery {
             dlq: Mutex::new(None),
             health: Mutex::new(Health::default()),
             counters,
+            span,
+            flow,
             undelivered: AtomicU64::new(0),
         }
     }
 
     pub fn output(&self) -> &dyn Output {
         self.output.as_ref()
+    }
+
+    /// The output's state: retrying since the first attempt of the current run of
+    /// failures, failing once that run is [`FAILING_AFTER`] old.
+    pub fn state(&self) -> State {
+        let h = self.health.lock().unwrap_or_else(|p| p.into_inner());
+        match (h.failing_since, h.failing_since_wall) {
+            (Some(since), Some(wall)) if since.elapsed() >= FAILING_AFTER => State::Failing(wall),
+            (Some(_), Some(wall)) => State::Retrying(wall),
+            _ => State::Ok,
+        }
     }
 
     /// Events this output gave up on (deadline, output error), for the shutdown report.
@@ -148,6 +183,18 @@ impl Delivery {
         events: &[&Event],
         abort: &CancellationToken,
     ) -> Result<(), DeliveryError> {
+        use tracing::Instrument;
+        self.deliver_in_span(events, abort)
+            .instrument(self.span.clone())
+            .await
+    }
+
+    async fn deliver_in_span(
+        &self,
+        events: &[&Event],
+        abort: &CancellationToken,
+    ) -> Result<(), DeliveryError> {
+        self.flow.events_in.inc_by(events.len() as u64);
         let mut pending: Vec<&Event> = events.to_vec();
         let mut attempt: u32 = 0;
         loop {
@@ -160,11 +207,13 @@ impl Delivery {
                 _ = abort.cancelled() => return Err(self.give_up(pending.len())),
                 r = self.output.send(&pending) => r,
             };
+            let took = started.elapsed();
+            self.flow.duration.inc_by(took.as_secs_f64());
             metrics::get()
                 .outputs
                 .send_duration
                 .get_or_create(&metrics::plugin(&self.id))
-                .observe(started.elapsed().as_secs_f64());
+                .observe(took.as_secs_f64());
             let outcomes = match outcomes {
                 Ok(o) => o,
                 Err(e) => {
@@ -215,6 +264,7 @@ impl Delivery {
         match outcomes {
             Outcomes::Delivered => {
                 self.counters.delivered.inc_by(pending.len() as u64);
+                self.flow.events_out.inc_by(pending.len() as u64);
                 (Vec::new(), None)
             }
             Outcomes::RetryAll { reason, after } => (pending.to_vec(), Some((reason, after))),
@@ -255,6 +305,9 @@ impl Delivery {
                     }
                 }
                 self.counters.delivered.inc_by(delivered);
+                self.flow
+                    .events_out
+                    .inc_by(delivered + rejects.len() as u64);
                 if !rejects.is_empty() {
                     self.dead_letter(&rejects);
                 }
@@ -336,6 +389,8 @@ impl Delivery {
         let now = Instant::now();
         h.failed_attempts += 1;
         let since = *h.failing_since.get_or_insert(now);
+        h.failing_since_wall
+            .get_or_insert_with(std::time::SystemTime::now);
         let changed = h.logged_code.as_deref() != Some(&*reason.code);
         let due = h
             .last_log
@@ -375,6 +430,7 @@ impl Delivery {
         let Some(since) = h.failing_since.take() else {
             return;
         };
+        h.failing_since_wall = None;
         let attempts = std::mem::take(&mut h.failed_attempts);
         let logged = h.logged_code.take().is_some();
         h.last_log = None;

@@ -29,6 +29,7 @@ use deliver::{DeadLetterSettings, Delivery, DeliveryError};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 use tree::{route, run_filters, FilterNode, OutputNode};
 
 /// Why a pipeline could not run to completion.
@@ -53,21 +54,43 @@ pub fn load(settings: &Settings) -> Result<CompiledPipeline, ConfigError> {
     compile(&ast, context)
 }
 
+/// The span every log line of the pipeline is written in, so each line names it. Its
+/// level is `error` only so that no `--log.level` filters it out: a span disabled by the
+/// level would leave the lines inside it without their ids.
+pub fn pipeline_span() -> tracing::Span {
+    tracing::error_span!("pipeline", pipeline_id = published::PIPELINE_ID)
+}
+
+/// The span of one plugin's work: its log lines name the pipeline and the plugin (at
+/// level `error` for the reason [`pipeline_span`] gives).
+pub fn plugin_span(id: &str, name: &str) -> tracing::Span {
+    tracing::error_span!(
+        "plugin",
+        pipeline_id = published::PIPELINE_ID,
+        plugin_id = id,
+        plugin = name
+    )
+}
+
 /// Runs the pipeline `settings` describe until its inputs finish or a signal stops it.
 pub fn run(settings: Settings) -> Result<(), Error> {
-    let pipeline = load(&settings)?;
+    let span = pipeline_span();
+    let pipeline = span.in_scope(|| load(&settings))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(settings.workers.max(2))
         .thread_name("sluice-worker")
         .enable_all()
         .build()
         .map_err(Error::Runtime)?;
-    runtime.block_on(async move {
-        let shutdown = CancellationToken::new();
-        let abort = CancellationToken::new();
-        tokio::spawn(watch_signals(shutdown.clone(), abort.clone()));
-        run_pipeline_until(pipeline, &settings, shutdown, abort).await
-    })
+    runtime.block_on(
+        async move {
+            let shutdown = CancellationToken::new();
+            let abort = CancellationToken::new();
+            tokio::spawn(watch_signals(shutdown.clone(), abort.clone()).in_current_span());
+            run_pipeline_until(pipeline, &settings, shutdown, abort).await
+        }
+        .instrument(span),
+    )
 }
 
 /// First signal: stop inputs and drain. Second: give up on undelivered events now (they
@@ -162,8 +185,6 @@ pub async fn run_pipeline_until(
         output_tree,
     } = pipeline;
     let queue = Arc::new(Queue::from_settings(settings)?);
-    // Per-plugin counts for `/_node/stats` are not wired yet: they read as zero.
-    published::publish(&inputs, &filters, &outputs, settings, queue.clone(), None);
     let dead_letters = DeadLetterSettings {
         dir: crate::queue::dlq::queue_dir(
             &settings.data_dir,
@@ -183,11 +204,11 @@ pub async fn run_pipeline_until(
         shutdown: shutdown.clone(),
         abort: abort.clone(),
     });
-    let deadline = tokio::spawn(shutdown_deadline(
-        shutdown.clone(),
-        abort.clone(),
-        settings.shutdown_timeout,
-    ));
+    published::publish(&inputs, &stages, settings, queue.clone());
+    let deadline = tokio::spawn(
+        shutdown_deadline(shutdown.clone(), abort.clone(), settings.shutdown_timeout)
+            .in_current_span(),
+    );
 
     let mut workers = tokio::task::JoinSet::new();
     for n in 0..settings.workers.max(1) {
@@ -201,8 +222,9 @@ pub async fn run_pipeline_until(
     for input in inputs {
         let ctx = InputContext::new(&input.id, queue.clone(), shutdown.clone(), input.decorator);
         let id = input.id.clone();
-        tracing::info!(input = %id, plugin = %input.name, "starting input");
-        running.spawn(async move { (id, input.input.run(ctx).await) });
+        let span = plugin_span(&id, &input.name);
+        span.in_scope(|| tracing::info!(input = %id, plugin = %input.name, "starting input"));
+        running.spawn(async move { (id, input.input.run(ctx).await) }.instrument(span));
     }
     let mut failure = None;
     while let Some(joined) = running.join_next().await {

@@ -1,11 +1,16 @@
-//! Tells the HTTP API about a starting pipeline: its plugins, settings and queue.
+//! Tells the HTTP API about a starting pipeline: its plugins, settings and queue, and
+//! where its per-plugin counts come from.
 
-use super::build::{CompiledInput, CompiledOutput};
+use super::build::CompiledInput;
+use super::deliver::State;
 use super::tree::FilterNode;
+use super::Stages;
+use crate::metrics::{self, PluginFlow};
 use crate::queue::Queue;
 use crate::settings::Settings;
-use crate::stats::node::{self, Pipeline, Plugin, PluginCounts};
-use std::sync::Arc;
+use crate::stats::node::{self, Events, Pipeline, Plugin, PluginCounts, PluginStatus};
+use std::collections::HashMap;
+use std::sync::{Arc, Weak};
 
 /// Logstash's default pipeline id.
 pub const PIPELINE_ID: &str = "main";
@@ -28,15 +33,13 @@ fn filters(nodes: &[FilterNode], out: &mut Vec<Plugin>) {
     }
 }
 
-/// Publishes a pipeline's plugins for `/_node/stats`. `counts` reads per-plugin event
-/// counts (`None`: they read as zero).
-pub fn publish(
+/// Publishes a pipeline's plugins for `/_node/stats`, with their counts read from the
+/// counters the runtime keeps per plugin id (the same ones `/metrics` exports).
+pub(super) fn publish(
     inputs: &[CompiledInput],
-    filter_nodes: &[FilterNode],
-    outputs: &[CompiledOutput],
+    stages: &Arc<Stages>,
     settings: &Settings,
     queue: Arc<Queue>,
-    counts: Option<PluginCounts>,
 ) {
     let mut plugins: Vec<Plugin> = inputs
         .iter()
@@ -46,12 +49,13 @@ pub fn publish(
             name: i.name.clone(),
         })
         .collect();
-    filters(filter_nodes, &mut plugins);
-    plugins.extend(outputs.iter().map(|o| Plugin {
+    filters(&stages.filters, &mut plugins);
+    plugins.extend(stages.outputs.iter().map(|o| Plugin {
         kind: "outputs",
         id: o.id.clone(),
         name: o.name.clone(),
     }));
+    let counts = counts(&plugins, Arc::downgrade(stages));
     node::publish(Pipeline {
         id: PIPELINE_ID.into(),
         workers: settings.workers,
@@ -61,7 +65,81 @@ pub fn publish(
         queue: Some(queue),
         queue_max_events: settings.queue_max_events,
         queue_max_bytes: settings.queue_max_bytes,
-        counts,
+        counts: Some(counts),
         started: std::time::SystemTime::now(),
     });
+}
+
+fn millis(seconds: f64) -> u64 {
+    (seconds * 1000.0) as u64
+}
+
+fn events_of(flow: &PluginFlow) -> Events {
+    Events {
+        in_: flow.events_in.get(),
+        out: flow.events_out.get(),
+        duration_in_millis: millis(flow.duration.get()),
+    }
+}
+
+/// Reads each plugin's counters by id; the pipeline's own id reads its totals. The
+/// outputs' states are read through `stages`, held weakly so a stopped pipeline's
+/// outputs are not kept alive by the API.
+fn counts(plugins: &[Plugin], stages: Weak<Stages>) -> PluginCounts {
+    let flows: HashMap<String, (&'static str, PluginFlow)> = plugins
+        .iter()
+        .map(|p| {
+            let flow = match p.kind {
+                "inputs" => PluginFlow::of_input(&p.id),
+                _ => PluginFlow::of(&p.id),
+            };
+            (p.id.clone(), (p.kind, flow))
+        })
+        .collect();
+    Arc::new(move |id: &str| {
+        if id == PIPELINE_ID && !flows.contains_key(id) {
+            let m = &metrics::get().pipeline;
+            let pushed = flows
+                .values()
+                .filter(|(kind, _)| *kind == "inputs")
+                .map(|(_, f)| f.events_out.get())
+                .sum();
+            let busy: f64 = flows
+                .values()
+                .filter(|(kind, _)| *kind != "inputs")
+                .map(|(_, f)| f.duration.get())
+                .sum();
+            return PluginStatus {
+                events: Events {
+                    in_: pushed,
+                    out: m.filter_events_out.get(),
+                    duration_in_millis: millis(busy),
+                },
+                ..PluginStatus::default()
+            };
+        }
+        let Some((kind, flow)) = flows.get(id) else {
+            return PluginStatus::default();
+        };
+        let mut status = PluginStatus {
+            events: events_of(flow),
+            ..PluginStatus::default()
+        };
+        if *kind == "outputs" {
+            let state = stages
+                .upgrade()
+                .and_then(|s| s.outputs.iter().find(|o| o.id == id).map(|o| o.state()));
+            let (name, since) = match state {
+                Some(State::Retrying(t)) => ("retrying", Some(t)),
+                Some(State::Failing(t)) => ("failing", Some(t)),
+                _ => ("ok", None),
+            };
+            status.state = Some(name);
+            status.state_since = since.map(|t| {
+                chrono::DateTime::<chrono::Utc>::from(t)
+                    .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+            });
+        }
+        status
+    })
 }

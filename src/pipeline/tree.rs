@@ -4,6 +4,8 @@
 use super::condition::Condition;
 use crate::event::Event;
 use crate::filters::Filter;
+use crate::metrics::PluginFlow;
+use std::time::Instant;
 
 /// A node of the filter section.
 pub enum FilterNode {
@@ -12,6 +14,10 @@ pub enum FilterNode {
         /// The plugin's name (`grok`, `mutate`, ...), for node stats.
         name: String,
         filter: Box<dyn Filter>,
+        /// Its events in and out and its time, counted here rather than by each filter.
+        flow: PluginFlow,
+        /// Entered while it runs: its log lines name the pipeline and the plugin.
+        span: tracing::Span,
     },
     Branch {
         cases: Vec<(Condition, Vec<FilterNode>)>,
@@ -26,7 +32,13 @@ pub fn run_filters(nodes: &[FilterNode], events: &mut Vec<Event>) {
             return;
         }
         match node {
-            FilterNode::Plugin { filter, .. } => filter.filter(events),
+            FilterNode::Plugin {
+                filter, flow, span, ..
+            } => {
+                let (before, started) = (events.len(), Instant::now());
+                span.in_scope(|| filter.filter(events));
+                flow.record(before, events.len(), started.elapsed());
+            }
             FilterNode::Branch { cases, otherwise } => {
                 let pick = |e: &Event| {
                     cases

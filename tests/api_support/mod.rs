@@ -77,11 +77,20 @@ pub struct Running {
 }
 
 pub fn start(filters: &str, data_dir: &Path, extra_args: &[&str]) -> Running {
+    start_binary(common::sluice(), filters, data_dir, extra_args)
+}
+
+/// [`start`] with the binary `cmd` runs (the release binary, for the heavy tests).
+pub fn start_binary(
+    mut cmd: std::process::Command,
+    filters: &str,
+    data_dir: &Path,
+    extra_args: &[&str],
+) -> Running {
     let (api_port, tcp_port) = (common::free_port(), common::free_port());
     let config = format!(
         "input {{ tcp {{ port => {tcp_port} host => \"127.0.0.1\" codec => json_lines }} }} filter {{ {filters} }} output {{ null {{}} }}"
     );
-    let mut cmd = common::sluice();
     cmd.args(["-e", &config, "--api.http.port", &api_port.to_string()])
         .arg("--path.data")
         .arg(data_dir)
@@ -111,7 +120,12 @@ impl Running {
 
     /// Waits until the store has counted `n` events (summed over `/metrics`).
     pub fn wait_counted(&self, n: u64) {
-        let deadline = Instant::now() + Duration::from_secs(60);
+        self.wait_counted_within(n, Duration::from_secs(60));
+    }
+
+    /// [`Running::wait_counted`] with a deadline of `limit`.
+    pub fn wait_counted_within(&self, n: u64, limit: Duration) {
+        let deadline = Instant::now() + limit;
         let mut seen = 0;
         while Instant::now() < deadline {
             seen = counted(&get(self.api_port, "/metrics", &[]).body);
@@ -120,7 +134,7 @@ impl Running {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        panic!("only {seen} of {n} events counted by error_stats after 60s");
+        panic!("only {seen} of {n} events counted by error_stats after {limit:?}");
     }
 }
 

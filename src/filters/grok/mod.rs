@@ -24,6 +24,7 @@ use crate::plugin::Options;
 use compiler::Conversion;
 use library::PatternLibrary;
 use matcher::{MatchResult, Matcher, Scratch};
+use prometheus_client::metrics::counter::Counter;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
@@ -43,6 +44,27 @@ pub struct PatternStats {
     /// Time spent matching, in nanoseconds (sampled: one attempt in
     /// [`TIME_SAMPLE`] is timed and counted for all of them).
     pub nanos: AtomicU64,
+}
+
+/// One pattern's outcomes in the process-wide metrics (`sluice_grok_*_total{pattern}`).
+/// Detached counters until the filter that owns the pattern attaches them.
+#[derive(Debug, Default)]
+struct ExportedCounters {
+    matches: Counter,
+    failures: Counter,
+    timeouts: Counter,
+}
+
+impl ExportedCounters {
+    fn of(pattern: &str) -> ExportedCounters {
+        let m = &crate::metrics::get().grok;
+        let labels = crate::metrics::label("pattern", pattern);
+        ExportedCounters {
+            matches: m.matches.get_or_create(&labels).clone(),
+            failures: m.failures.get_or_create(&labels).clone(),
+            timeouts: m.timeouts.get_or_create(&labels).clone(),
+        }
+    }
 }
 
 /// One attempt in this many is timed.
@@ -114,6 +136,7 @@ pub struct Pattern {
     matcher: Matcher,
     fields: Vec<FieldSpec>,
     stats: Arc<PatternStats>,
+    exported: ExportedCounters,
 }
 
 impl Pattern {
@@ -191,6 +214,7 @@ pub fn compile_pattern(
         matcher,
         fields,
         stats: Arc::new(PatternStats::default()),
+        exported: ExportedCounters::default(),
     })
 }
 
@@ -276,9 +300,10 @@ impl Grok {
                 FieldRef::parse(&field).map_err(|e| opts.option_error("match", &match_pos, e))?;
             let mut compiled = Vec::with_capacity(patterns.len());
             for p in &patterns {
-                let pattern = compile_pattern(p, &lib, &settings).map_err(|e| {
+                let mut pattern = compile_pattern(p, &lib, &settings).map_err(|e| {
                     opts.option_error("match", &match_pos, format!("pattern `{p}`: {e}"))
                 })?;
+                pattern.exported = ExportedCounters::of(p);
                 tracing::debug!(pattern = %p, engine = ?pattern.engine(), "grok pattern compiled");
                 compiled.push(pattern);
             }
@@ -366,6 +391,7 @@ impl Grok {
                 }
                 if started.is_some_and(|s| s.elapsed() > self.timeout) {
                     p.stats.timeouts.fetch_add(1, Ordering::Relaxed);
+                    p.exported.timeouts.inc();
                     timed_out = true;
                     break 'fields;
                 }
@@ -440,15 +466,16 @@ impl Grok {
             let ns = s.elapsed().as_nanos() as u64 * TIME_SAMPLE;
             p.stats.nanos.fetch_add(ns, Ordering::Relaxed);
         }
-        let counter = match result {
-            MatchResult::Matched => &p.stats.matches,
-            MatchResult::NoMatch => &p.stats.failures,
+        let (counter, exported) = match result {
+            MatchResult::Matched => (&p.stats.matches, &p.exported.matches),
+            MatchResult::NoMatch => (&p.stats.failures, &p.exported.failures),
             MatchResult::Timeout => {
                 tracing::warn!(pattern = %p.text, field = %m.source_name, timeout_ms = self.timeout.as_millis() as u64, "grok pattern timed out");
-                &p.stats.timeouts
+                (&p.stats.timeouts, &p.exported.timeouts)
             }
         };
         counter.fetch_add(1, Ordering::Relaxed);
+        exported.inc();
         result
     }
 

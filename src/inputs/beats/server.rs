@@ -43,6 +43,7 @@ pub async fn run(input: Arc<BeatsInput>, ctx: InputContext) -> Result<(), InputE
     crate::inputs::listener::serve_connections("beats", &addr, tls, &ctx, |stream, peer| {
         let Ok(permit) = slots.clone().try_acquire_owned() else {
             input.stats.connections_rejected.fetch_add(1, Ordering::Relaxed);
+            crate::metrics::get().beats.connections_refused.inc();
             tracing::warn!(input = ctx.id(), peer = %peer, max_connections = input.max_connections, "beats connection refused: too many connections");
             return None;
         };
@@ -60,6 +61,11 @@ async fn accept(input: &BeatsInput, stream: TcpStream, peer: SocketAddr, ctx: &I
     let stats = &input.stats;
     stats.connections_accepted.fetch_add(1, Ordering::Relaxed);
     stats.connections_active.fetch_add(1, Ordering::Relaxed);
+    let m = &crate::metrics::get().beats;
+    m.connections_accepted.inc();
+    m.connections.inc();
+    // Counts the connection closed however this task ends, even by a panic.
+    let _open = OpenConnection(&m.connections);
     let _ = stream.set_nodelay(true);
     tracing::debug!(input = ctx.id(), peer = %peer, "beats connection opened");
     let ip = peer.ip().to_canonical().to_string();
@@ -81,6 +87,15 @@ async fn accept(input: &BeatsInput, stream: TcpStream, peer: SocketAddr, ctx: &I
         }
     }
     stats.connections_active.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// One connection in the open-connections gauge, taken out again when dropped.
+struct OpenConnection(&'static prometheus_client::metrics::gauge::Gauge);
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 /// A window whose ACK is owed, in the order the windows arrived.
