@@ -8,7 +8,8 @@ COPY patterns ./patterns
 RUN cargo build --release --locked && strip target/release/sluice
 
 FROM debian:bookworm-slim
-RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates \
+# libssl3: the kafka plugins' librdkafka links OpenSSL (built with the rust image's headers).
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates libssl3 \
     && rm -rf /var/lib/apt/lists/* && useradd --system --home /var/lib/sluice sluice
 COPY --from=build /src/target/release/sluice /usr/local/bin/sluice
 COPY pipelines /etc/sluice/pipelines
