@@ -13,9 +13,10 @@
 //! (encoding a request) therefore runs on the worker thread too, as in Logstash, where
 //! workers call the outputs.
 //!
-//! At the shutdown deadline (or a second signal) a worker stops filtering: batches it
-//! pops from then on fail without being run, and a worker that is stuck inside a filter
-//! is left behind after [`ABORT_GRACE`], its batch counted as not delivered.
+//! At the shutdown deadline (or a second signal) the outputs give up at once, so
+//! workers drain the queue quickly, each output counting what it did not deliver; a
+//! worker stuck inside a filter is left behind after [`ABORT_GRACE`], its batch counted
+//! as not delivered.
 
 use super::deliver::{Delivery, DeliveryError};
 use super::tree::{route, run_filters, FilterNode, OutputNode};
@@ -40,7 +41,7 @@ pub struct Stages {
     pub output_tree: Vec<OutputNode>,
     /// Cancelled when an output's destination is gone for good.
     pub shutdown: CancellationToken,
-    /// Cancelled at the shutdown deadline: outputs give up, workers stop filtering.
+    /// Cancelled at the shutdown deadline: outputs give up.
     pub abort: CancellationToken,
 }
 
@@ -56,8 +57,8 @@ pub struct BatchShape {
 pub struct Undelivered {
     /// Batches that failed (output error, deadline, panic, stuck filter).
     pub batches: usize,
-    /// Events no output was asked for: popped after the deadline, or held by a worker
-    /// stuck in a filter. (Events an output gave up on are counted by that output.)
+    /// Events no output was asked for: held by a worker stuck in a filter. (Events an
+    /// output gave up on are counted by that output.)
     pub unsent_events: u64,
 }
 
@@ -182,14 +183,6 @@ impl WorkerThread {
             let depth = self.queue.fill();
             m.queue_events.set(depth.events as i64);
             m.queue_bytes.set(depth.bytes as i64);
-            if self.stages.abort.is_cancelled() {
-                // Past the deadline: no filter runs, the batch fails.
-                tally.batches += 1;
-                tally.unsent_events += batch.len() as u64;
-                m.batches_failed.inc();
-                batch.fail();
-                continue;
-            }
             m.filter_events_in.inc_by(batch.len() as u64);
             self.holding.store(batch.len(), Ordering::Release);
             let guard = FailUnlessDone(batch.acks().to_vec());
