@@ -357,7 +357,6 @@ fn a_second_signal_exits_at_once_while_an_output_cannot_deliver() {
 }
 
 #[test]
-#[ignore = "filters run on the async runtime's threads: a filter that blocks (sleep) stalls the signal watcher, so the second signal is not handled; un-ignore once workers are OS threads"]
 fn a_second_signal_exits_at_once_while_a_filter_blocks_a_worker() {
     // The one event sits in a minute-long sleep: the first signal's drain cannot finish.
     second_signal_exits_at_once(

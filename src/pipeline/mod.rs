@@ -1,6 +1,9 @@
 //! The runtime: starts inputs and workers, runs batches through filters and outputs,
 //! and shuts down without losing what was accepted.
 //!
+//! Workers are OS threads ([`workers`]); the runtime `run` builds is for IO only:
+//! inputs, output connections, timers and the signal watcher.
+//!
 //! Shutdown order: inputs stop (their source ended, or a signal asked), then the queue
 //! closes, workers drain it through filters and outputs, outputs close, and `run`
 //! returns.
@@ -17,20 +20,20 @@ pub mod condition;
 pub mod deliver;
 pub mod published;
 pub mod tree;
+pub mod workers;
 
 use crate::config::{self, Error as ConfigError};
-use crate::event::Event;
 use crate::inputs::InputContext;
 use crate::plugin::PluginContext;
 use crate::queue::Queue;
 use crate::settings::Settings;
 use build::{compile, CompiledPipeline};
-use deliver::{DeadLetterSettings, Delivery, DeliveryError};
+use deliver::{DeadLetterSettings, Delivery};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
-use tree::{route, run_filters, FilterNode, OutputNode};
+use workers::{BatchShape, Stages};
 
 /// Why a pipeline could not run to completion.
 #[derive(Debug, thiserror::Error)]
@@ -76,9 +79,10 @@ pub fn plugin_span(id: &str, name: &str) -> tracing::Span {
 pub fn run(settings: Settings) -> Result<(), Error> {
     let span = pipeline_span();
     let pipeline = span.in_scope(|| load(&settings))?;
+    // IO only (filters run on the workers' own threads): tokio's default of one thread
+    // per core, since inputs decode (JSON, Beats frames) on it; idle threads cost nothing.
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(settings.workers.max(2))
-        .thread_name("sluice-worker")
+        .thread_name("sluice-io")
         .enable_all()
         .build()
         .map_err(Error::Runtime)?;
@@ -205,18 +209,28 @@ pub async fn run_pipeline_until(
         abort: abort.clone(),
     });
     published::publish(&inputs, &stages, settings, queue.clone());
+    // Whatever way this future ends (a caller may drop it), worker threads must not
+    // wait on the queue forever.
+    let _stop = StopOnDrop {
+        queue: queue.clone(),
+        abort: abort.clone(),
+    };
+    let shape = BatchShape {
+        size: settings.batch_size.max(1),
+        delay: settings.batch_delay,
+    };
+    let workers = workers::start(
+        settings.workers.max(1),
+        queue.clone(),
+        stages.clone(),
+        shape,
+        tokio::runtime::Handle::current(),
+    )
+    .map_err(Error::Runtime)?;
     let deadline = tokio::spawn(
         shutdown_deadline(shutdown.clone(), abort.clone(), settings.shutdown_timeout)
             .in_current_span(),
     );
-
-    let mut workers = tokio::task::JoinSet::new();
-    for n in 0..settings.workers.max(1) {
-        let queue = queue.clone();
-        let stages = stages.clone();
-        let (size, delay) = (settings.batch_size.max(1), settings.batch_delay);
-        workers.spawn(async move { worker(n, queue, stages, size, delay).await });
-    }
 
     let mut running = tokio::task::JoinSet::new();
     for input in inputs {
@@ -250,15 +264,21 @@ pub async fn run_pipeline_until(
     }
 
     queue.close();
-    let mut undelivered = 0;
-    while let Some(joined) = workers.join_next().await {
-        match joined {
-            Ok(n) => undelivered += n,
-            Err(e) => tracing::error!(error = %e, "pipeline worker panicked"),
+    let mut undelivered = workers.join(&abort).await;
+    deadline.abort();
+    if let Queue::Memory(q) = &*queue {
+        // Left in memory behind a worker stuck in a filter (zero once the workers drained
+        // it). What waits in a persisted queue stays on disk for the next run.
+        let waiting = q.stats().events;
+        if waiting > 0 {
+            tracing::error!(
+                events = waiting,
+                "events left in the queue behind a stuck worker; their inputs were not told they were delivered"
+            );
+            undelivered.unsent_events += waiting as u64;
         }
     }
-    deadline.abort();
-    let mut events = 0;
+    let mut events = undelivered.unsent_events;
     for out in &stages.outputs {
         if let Err(e) = out.close().await {
             tracing::error!(output = %out.id, error = %e, "output failed to close");
@@ -276,133 +296,24 @@ pub async fn run_pipeline_until(
     tracing::info!("pipeline stopped");
     match failure {
         Some(e) => Err(e),
-        None if undelivered > 0 || events > 0 => Err(Error::Undelivered {
+        None if undelivered.batches > 0 || events > 0 => Err(Error::Undelivered {
             events,
-            batches: undelivered,
+            batches: undelivered.batches,
         }),
         None => Ok(()),
     }
 }
 
-/// What every worker shares: the filter tree and the outputs.
-struct Stages {
-    filters: Vec<FilterNode>,
-    outputs: Vec<Delivery>,
-    output_tree: Vec<OutputNode>,
-    /// Cancelled when an output's destination is gone for good.
-    shutdown: CancellationToken,
-    /// Cancelled at the shutdown deadline: outputs give up.
+/// Closes the queue and gives up on delivery when the pipeline's future ends, however
+/// it ends: worker threads then drain and stop instead of waiting forever.
+struct StopOnDrop {
+    queue: Arc<Queue>,
     abort: CancellationToken,
 }
 
-/// One pipeline worker: pops a batch, filters it in place, hands it to the outputs, and
-/// lets go of it (which fires its acks). Returns the number of batches it could not
-/// deliver. A panic in a filter or output costs only its batch, which is then not
-/// acknowledged (its input does not confirm it), and the worker carries on.
-async fn worker(
-    n: usize,
-    queue: Arc<Queue>,
-    stages: Arc<Stages>,
-    batch_size: usize,
-    delay: Duration,
-) -> usize {
-    use futures::FutureExt;
-    let mut undelivered = 0;
-    let m = &crate::metrics::get().pipeline;
-    while let Some(batch) = queue.pop(batch_size, delay).await {
-        let depth = queue.fill();
-        m.queue_events.set(depth.events as i64);
-        m.queue_bytes.set(depth.bytes as i64);
-        m.filter_events_in.inc_by(batch.len() as u64);
-        let guard = FailUnlessDone(batch.acks().to_vec());
-        let outcome = std::panic::AssertUnwindSafe(process(n, batch, &stages))
-            .catch_unwind()
-            .await;
-        match outcome {
-            Ok(true) => guard.done(),
-            Ok(false) => {
-                m.batches_failed.inc();
-                undelivered += 1;
-            }
-            Err(panic) => {
-                let message = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_default();
-                tracing::error!(worker = n, panic = %message, "a filter or output panicked; its batch is not acknowledged");
-                m.batches_failed.inc();
-                undelivered += 1;
-            }
-        }
-    }
-    undelivered
-}
-
-/// Fails the acks of a batch unless the batch was delivered: a panic unwinding through
-/// the worker must not read as delivery.
-struct FailUnlessDone(Vec<crate::batch::Ack>);
-
-impl FailUnlessDone {
-    fn done(mut self) {
-        self.0.clear();
-    }
-}
-
-impl Drop for FailUnlessDone {
+impl Drop for StopOnDrop {
     fn drop(&mut self) {
-        for ack in &self.0 {
-            ack.fail();
-        }
+        self.queue.close();
+        self.abort.cancel();
     }
-}
-
-/// Runs one batch through the filters and outputs; false when an output failed.
-async fn process(n: usize, mut batch: crate::batch::Batch, stages: &Stages) -> bool {
-    run_filters(&stages.filters, &mut batch.events);
-    crate::metrics::get()
-        .pipeline
-        .filter_events_out
-        .inc_by(batch.events.len() as u64);
-    if batch.events.is_empty() {
-        return true;
-    }
-    let refs: Vec<&Event> = batch.events.iter().collect();
-    let mut lists: Vec<Vec<&Event>> = stages.outputs.iter().map(|_| Vec::new()).collect();
-    route(&stages.output_tree, &refs, &mut lists);
-    let sends = stages
-        .outputs
-        .iter()
-        .zip(lists.iter())
-        .filter(|(_, list)| !list.is_empty())
-        .map(|(out, list)| async move {
-            out.deliver(list, &stages.abort)
-                .await
-                .map_err(|e| (out.id.clone(), e))
-        });
-    let results = futures::future::join_all(sends).await;
-    let mut delivered = true;
-    for r in results {
-        match r {
-            Ok(()) => {}
-            Err((_, DeliveryError::Aborted { .. })) => delivered = false,
-            Err((id, DeliveryError::Output(e @ crate::outputs::OutputError::Closed(_)))) => {
-                if !stages.shutdown.is_cancelled() {
-                    tracing::warn!(output = %id, error = %e, "output destination closed; stopping the pipeline");
-                    stages.shutdown.cancel();
-                }
-                delivered = false;
-            }
-            Err((id, e)) => {
-                tracing::error!(worker = n, output = %id, error = %e, "output could not deliver a batch");
-                delivered = false;
-            }
-        }
-    }
-    drop(refs);
-    drop(lists);
-    if !delivered {
-        batch.fail();
-    }
-    delivered
 }

@@ -4,7 +4,7 @@
 use super::build::CompiledInput;
 use super::deliver::State;
 use super::tree::FilterNode;
-use super::Stages;
+use super::workers::Stages;
 use crate::metrics::{self, PluginFlow};
 use crate::queue::Queue;
 use crate::settings::Settings;
