@@ -9,6 +9,11 @@
 //! silently: an over-long line keeps its head tagged `_linetoolong` (counted, logged),
 //! and the last line without a newline becomes an event when the client leaves or at
 //! shutdown.
+//!
+//! tcp has no acknowledgement: a client learns its events were received only from an
+//! orderly close. So a connection pushes batch after batch without waiting for the
+//! persisted queue's sync (they share syncs), and waits for the last one before it
+//! closes.
 
 use super::budget::{Holding, MemoryBudget, ReadBuffer};
 use super::tls::TlsServer;
@@ -244,6 +249,14 @@ impl TcpInput {
             // At shutdown the queue still takes batches until inputs have stopped.
             self.flush(&mut pending, &mut memory, &ctx).await;
         }
+        // A client takes an orderly close as "all received": what it sent must be as
+        // safe as the queue makes it before the stream is dropped. The last push's sync
+        // covers the earlier ones.
+        if let Some(durable) = pending.durable.take() {
+            if durable.wait().await.is_err() {
+                tracing::warn!(input = ctx.id(), peer = %peer, "tcp connection closed before the queue synced its last events");
+            }
+        }
         tracing::debug!(input = ctx.id(), peer = %peer, "tcp connection closed");
     }
 
@@ -302,7 +315,13 @@ impl TcpInput {
             Ack::none(),
             std::mem::take(&mut pending.bytes),
         );
-        let pushed = ctx.push(batch).await.is_ok();
+        let pushed = match ctx.push_pipelined(batch).await {
+            Ok(durable) => {
+                pending.durable = Some(durable);
+                true
+            }
+            Err(_) => false,
+        };
         memory.shrink(std::mem::take(&mut pending.held));
         pending.events = Vec::with_capacity(16);
         pushed
@@ -315,4 +334,6 @@ struct Pending {
     events: Vec<Event>,
     bytes: usize,
     held: usize,
+    /// The sync that makes the last pushed batch durable (pushes do not wait for it).
+    durable: Option<crate::queue::Durable>,
 }
