@@ -9,8 +9,18 @@ use common::{free_port, sluice, wait_for_port};
 use std::io::Write;
 use std::net::{Shutdown, TcpStream};
 use std::path::Path;
-use std::process::Stdio;
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
+
+/// Kills sluice when the test ends, failed or not.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
 
 /// The `message` of every event in the json_lines file at `path`.
 fn messages(path: &Path) -> Vec<String> {
@@ -54,12 +64,14 @@ fn lines_join_per_connection_and_pending_lines_are_flushed_by_time_and_at_close(
         output {{ file {{ path => "{}" codec => json_lines }} }}"#,
         out.display()
     );
-    let mut child = sluice()
-        .args(["-e", &config])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("cannot start sluice");
+    let _sluice = Running(
+        sluice()
+            .args(["-e", &config])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("cannot start sluice"),
+    );
     assert!(
         wait_for_port(port, Duration::from_secs(30)),
         "sluice did not listen"
@@ -123,8 +135,6 @@ fn lines_join_per_connection_and_pending_lines_are_flushed_by_time_and_at_close(
         },
     );
     drop(a);
-    let _ = child.kill();
-    let _ = child.wait();
     assert_eq!(messages(&out).len(), 4, "{:#?}", messages(&out));
 }
 
@@ -138,12 +148,15 @@ fn stdin_pending_lines_are_not_lost_at_shutdown() {
         output {{ file {{ path => "{}" codec => json_lines }} }}"#,
         out.display()
     );
-    let mut child = sluice()
-        .args(["-e", &config])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("cannot start sluice");
+    let mut sluice = Running(
+        sluice()
+            .args(["-e", &config])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("cannot start sluice"),
+    );
+    let child = &mut sluice.0;
     let mut stdin = child.stdin.take().unwrap();
     stdin
         .write_all(b"first\n  one\n  two\nsecond\n  three\n")
