@@ -2,12 +2,16 @@
 //! into bytes (encoders). Stream inputs frame lines with [`line::LineFramer`] first.
 
 pub mod line;
+pub mod multiline;
 pub mod rubydebug;
 
 use crate::config::Error;
 use crate::event::sprintf::Template;
 use crate::event::{events_from_json_slice, Event, Timestamp};
 use crate::plugin::CodecSpec;
+use multiline::{Multiline, MultilineSpec};
+use std::sync::Arc;
+use std::time::Instant;
 
 pub const JSON_PARSE_FAILURE: &str = "_jsonparsefailure";
 
@@ -30,6 +34,11 @@ impl Decoder {
         let Some(spec) = spec else {
             return Ok(Self::by_name(default).unwrap_or(Decoder::Line));
         };
+        if spec.name == "multiline" {
+            return Err(spec.options.error(
+                "the multiline codec joins the lines of one stream: it works on the stdin and tcp inputs, not on this one",
+            ));
+        }
         let decoder = Self::by_name(&spec.name).ok_or_else(|| {
             spec.options.error(format!(
                 "unknown codec `{}` (known: line, plain, json, json_lines)",
@@ -78,6 +87,87 @@ impl Decoder {
                     }
                 }
             }
+        }
+    }
+}
+
+/// The codec of a line-framed stream input (stdin, tcp): a [`Decoder`], which turns
+/// each line into events alone, or `multiline`, which needs each stream's own state
+/// ([`StreamCodec::stream`]).
+#[derive(Debug, Clone)]
+pub enum StreamCodec {
+    Lines(Decoder),
+    Multiline(Arc<MultilineSpec>),
+}
+
+impl StreamCodec {
+    /// Builds the codec named by `spec`, or `default` when the input has no `codec`.
+    pub fn build(spec: Option<CodecSpec>, default: &str) -> Result<StreamCodec, Error> {
+        match spec {
+            Some(spec) if spec.name == "multiline" => {
+                let mut options = spec.options;
+                let m = MultilineSpec::build(&mut options)?;
+                options.finish()?;
+                Ok(StreamCodec::Multiline(Arc::new(m)))
+            }
+            other => Ok(StreamCodec::Lines(Decoder::build(other, default)?)),
+        }
+    }
+
+    /// The decoder of one new stream (a connection, stdin).
+    pub fn stream(&self) -> StreamDecoder {
+        match self {
+            StreamCodec::Lines(d) => StreamDecoder::Lines(d.clone()),
+            StreamCodec::Multiline(spec) => StreamDecoder::Multiline(spec.stream()),
+        }
+    }
+}
+
+/// One stream's decoder: what a line becomes may depend on the lines before it.
+#[derive(Debug)]
+pub enum StreamDecoder {
+    Lines(Decoder),
+    Multiline(Multiline),
+}
+
+impl StreamDecoder {
+    /// Takes one framed line; pushes the events it completes. `truncated`: the input
+    /// cut the line at its cap, and its event is tagged `_linetoolong`.
+    pub fn line(&mut self, bytes: &[u8], truncated: bool, now: Timestamp, out: &mut Vec<Event>) {
+        match self {
+            StreamDecoder::Lines(d) => {
+                let before = out.len();
+                d.decode(bytes, now, out);
+                if truncated {
+                    for e in &mut out[before..] {
+                        e.add_tag(line::LINE_TOO_LONG);
+                    }
+                }
+            }
+            StreamDecoder::Multiline(m) => m.line(bytes, truncated, now, out),
+        }
+    }
+
+    /// The stream ended or the pipeline stops: pushes whatever is pending.
+    pub fn flush(&mut self, now: Timestamp, out: &mut Vec<Event>) {
+        if let StreamDecoder::Multiline(m) = self {
+            m.flush(now, out);
+        }
+    }
+
+    /// When pending lines must be flushed without waiting for more
+    /// (`auto_flush_interval`); `None` when nothing waits for a timer.
+    pub fn flush_due(&self) -> Option<Instant> {
+        match self {
+            StreamDecoder::Lines(_) => None,
+            StreamDecoder::Multiline(m) => m.flush_due(),
+        }
+    }
+
+    /// Flushes if the pending lines are due.
+    pub fn flush_if_due(&mut self, now: Timestamp, out: &mut Vec<Event>) {
+        if let StreamDecoder::Multiline(m) = self {
+            m.flush_if_due(now, out);
         }
     }
 }

@@ -19,7 +19,7 @@ use crate::config::Error as ConfigError;
 use crate::event::sprintf::Template;
 use crate::event::{Event, Value};
 use crate::plugin::{Options, Registry};
-use crate::queue::{Queue, QueueClosed};
+use crate::queue::{Durable, Queue, QueueClosed};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
@@ -137,11 +137,7 @@ impl InputContext {
     /// Applies `type`, `tags` and `add_field` to the events, then queues them, waiting
     /// while the queue is full (back-pressure).
     pub async fn push(&self, mut batch: Batch) -> Result<(), QueueClosed> {
-        if !self.decorator.is_empty() {
-            for e in batch.events.iter_mut() {
-                self.decorator.apply(e);
-            }
-        }
+        self.decorate(&mut batch);
         let events = batch.events.len();
         let started = std::time::Instant::now();
         let pushed = self.queue.push(batch).await;
@@ -149,6 +145,29 @@ impl InputContext {
             self.flow.record(0, events, started.elapsed());
         }
         pushed
+    }
+
+    /// As [`InputContext::push`], but returns before the persisted queue synced the
+    /// batch (its acks still wait for the sync): the input may read and push more
+    /// meanwhile, and must wait for the returned [`Durable`] before it tells its client
+    /// anything in another way (a tcp connection's orderly close).
+    pub async fn push_pipelined(&self, mut batch: Batch) -> Result<Durable, QueueClosed> {
+        self.decorate(&mut batch);
+        let events = batch.events.len();
+        let started = std::time::Instant::now();
+        let pushed = self.queue.push_pipelined(batch).await;
+        if pushed.is_ok() {
+            self.flow.record(0, events, started.elapsed());
+        }
+        pushed
+    }
+
+    fn decorate(&self, batch: &mut Batch) {
+        if !self.decorator.is_empty() {
+            for e in batch.events.iter_mut() {
+                self.decorator.apply(e);
+            }
+        }
     }
 }
 

@@ -8,33 +8,37 @@
 //! nothing to say), the input returns at once and leaves the thread parked; whatever it
 //! reads afterwards finds the queue closed and is not pushed. A thread busy pushing a
 //! chunk it already read is waited for, so lines read before the signal are drained.
+//!
+//! With the `multiline` codec the pending lines live in a decoder both sides share: the
+//! input's task flushes them after `auto_flush_interval`, and when it stops while the
+//! reader thread waits in `read`; the thread flushes them at end of file.
 
 use super::{Input, InputContext, InputError};
 use crate::batch::{Ack, Batch};
-use crate::codecs::line::{LineFramer, LINE_TOO_LONG};
-use crate::codecs::Decoder;
+use crate::codecs::line::LineFramer;
+use crate::codecs::{StreamCodec, StreamDecoder};
 use crate::config::Error;
 use crate::event::{Event, Timestamp};
 use crate::plugin::Options;
 use bytes::BytesMut;
 use std::io::Read;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use tokio_util::codec::Decoder as _;
 
 const READ_CHUNK: usize = 256 * 1024;
 
 pub struct StdinInput {
-    decoder: Decoder,
+    codec: StreamCodec,
     max_line_bytes: usize,
 }
 
 impl StdinInput {
     pub fn build(opts: &mut Options) -> Result<StdinInput, Error> {
-        let decoder = Decoder::build(opts.codec()?, "line")?;
+        let codec = StreamCodec::build(opts.codec()?, "line")?;
         let max_line_bytes = opts.usize_or("max_line_bytes", 1024 * 1024)?;
         Ok(StdinInput {
-            decoder,
+            codec,
             max_line_bytes,
         })
     }
@@ -47,11 +51,17 @@ impl Input for StdinInput {
         let reader_ctx = ctx.clone();
         let reading = Arc::new(AtomicBool::new(false));
         let reader_flag = reading.clone();
+        let decoder = Arc::new(Mutex::new(self.codec.stream()));
+        let reader_decoder = decoder.clone();
         // The reader thread logs in this task's span (pipeline and plugin ids).
         let span = tracing::Span::current();
         let thread = std::thread::Builder::new()
             .name("sluice-stdin".into())
-            .spawn(move || span.in_scope(|| read_loop(&self, &reader_ctx, &handle, &reader_flag)))
+            .spawn(move || {
+                span.in_scope(|| {
+                    read_loop(&self, &reader_ctx, &handle, &reader_flag, &reader_decoder)
+                })
+            })
             .map_err(|source| InputError::Io {
                 context: "cannot start the stdin reader thread".into(),
                 source,
@@ -67,9 +77,26 @@ impl Input for StdinInput {
                 "stdin reader thread stopped abnormally".into(),
             )),
         };
-        tokio::select! {
-            joined = &mut rx => return finished(joined),
-            () = ctx.shutdown().cancelled() => {}
+        loop {
+            let due = lock(&decoder).flush_due();
+            let flush_timer = async move {
+                match due {
+                    Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
+                    None => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+                }
+            };
+            tokio::select! {
+                joined = &mut rx => return finished(joined),
+                () = ctx.shutdown().cancelled() => break,
+                () = flush_timer => {
+                    // `auto_flush_interval`: pending multiline lines without a sequel.
+                    let mut events = Vec::new();
+                    lock(&decoder).flush_if_due(Timestamp::now(), &mut events);
+                    if push_events(&ctx, events).await.is_err() {
+                        return Ok(());
+                    }
+                }
+            }
         }
         // Asked to stop: a reader blocked in `read` is left behind; one pushing a chunk
         // it already read finishes that push and then sees the shutdown.
@@ -79,6 +106,10 @@ impl Input for StdinInput {
                     input = ctx.id(),
                     "stopping while stdin is blocked in a read"
                 );
+                // Lines a multiline event still waited for: never lost.
+                let mut events = Vec::new();
+                lock(&decoder).flush(Timestamp::now(), &mut events);
+                let _ = push_events(&ctx, events).await;
                 return Ok(());
             }
             tokio::select! {
@@ -89,11 +120,32 @@ impl Input for StdinInput {
     }
 }
 
+/// The shared decoder; a panic elsewhere leaves it usable (its state is whole lines).
+fn lock(decoder: &Mutex<StreamDecoder>) -> std::sync::MutexGuard<'_, StreamDecoder> {
+    decoder.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+async fn push_events(
+    ctx: &InputContext,
+    events: Vec<Event>,
+) -> Result<(), crate::queue::QueueClosed> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let bytes = events
+        .iter()
+        .map(|e| e.get_str("message").map_or(0, str::len))
+        .sum();
+    ctx.push(Batch::with_bytes(events, Ack::none(), bytes))
+        .await
+}
+
 fn read_loop(
     input: &StdinInput,
     ctx: &InputContext,
     handle: &tokio::runtime::Handle,
     reading: &AtomicBool,
+    decoder: &Mutex<StreamDecoder>,
 ) -> Result<(), InputError> {
     let mut stdin = std::io::stdin().lock();
     let mut framer = LineFramer::new(input.max_line_bytes);
@@ -121,6 +173,7 @@ fn read_loop(
         let now = Timestamp::now();
         let mut events: Vec<Event> = Vec::with_capacity(n / 128 + 1);
         let mut bytes = 0;
+        let mut decoder = lock(decoder);
         loop {
             let next = if eof {
                 framer.decode_eof(&mut buf)
@@ -138,14 +191,12 @@ fn read_loop(
                 }
             };
             bytes += line.bytes.len();
-            let before = events.len();
-            input.decoder.decode(&line.bytes, now, &mut events);
-            if line.truncated {
-                for e in &mut events[before..] {
-                    e.add_tag(LINE_TOO_LONG);
-                }
-            }
+            decoder.line(&line.bytes, line.truncated, now, &mut events);
         }
+        if eof {
+            decoder.flush(now, &mut events);
+        }
+        drop(decoder);
         if !events.is_empty() {
             let batch = Batch::with_bytes(events, Ack::none(), bytes);
             if handle.block_on(ctx.push(batch)).is_err() {

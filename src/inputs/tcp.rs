@@ -9,13 +9,18 @@
 //! silently: an over-long line keeps its head tagged `_linetoolong` (counted, logged),
 //! and the last line without a newline becomes an event when the client leaves or at
 //! shutdown.
+//!
+//! tcp has no acknowledgement: a client learns its events were received only from an
+//! orderly close. So a connection pushes batch after batch without waiting for the
+//! persisted queue's sync (they share syncs), and waits for the last one before it
+//! closes.
 
 use super::budget::{Holding, MemoryBudget, ReadBuffer};
 use super::tls::TlsServer;
 use super::{Input, InputContext, InputError};
 use crate::batch::{Ack, Batch};
-use crate::codecs::line::{LineFramer, LINE_TOO_LONG};
-use crate::codecs::Decoder;
+use crate::codecs::line::LineFramer;
+use crate::codecs::{StreamCodec, StreamDecoder};
 use crate::config::Error;
 use crate::event::{Event, Timestamp, Value};
 use crate::plugin::Options;
@@ -30,7 +35,7 @@ use tokio_util::codec::Decoder as _;
 pub struct TcpInput {
     host: String,
     port: u16,
-    decoder: Decoder,
+    codec: StreamCodec,
     max_line_bytes: usize,
     batch_size: usize,
     tls: Option<TlsServer>,
@@ -78,7 +83,7 @@ impl TcpInput {
             return Err(opts.option_error("mode", &pos, "only `server` mode is supported"));
         }
         let _ = opts.bool("tcp_keep_alive")?;
-        let decoder = Decoder::build(opts.codec()?, "line")?;
+        let codec = StreamCodec::build(opts.codec()?, "line")?;
         let max_line_bytes = opts.usize_or("max_line_bytes", 1024 * 1024)?;
         let batch_size = opts.context().batch_size.max(1);
         let tls = TlsServer::from_options(opts)?;
@@ -99,7 +104,7 @@ impl TcpInput {
         Ok(TcpInput {
             host,
             port,
-            decoder,
+            codec,
             max_line_bytes,
             batch_size,
             tls,
@@ -170,6 +175,8 @@ impl TcpInput {
         let mut framer = LineFramer::new(self.max_line_bytes);
         let mut buffer = ReadBuffer::default();
         let mut pending = Pending::default();
+        // Per connection: `multiline` joins the lines of this client only.
+        let mut decoder = self.codec.stream();
         let host = peer.ip().to_string();
         let end = loop {
             // Every complete line already read, batch by batch.
@@ -183,7 +190,15 @@ impl TcpInput {
                         break;
                     }
                 };
-                self.add_line(line, &host, &peer, &ctx, &mut pending, &mut memory);
+                self.add_line(
+                    line,
+                    &mut decoder,
+                    &host,
+                    &peer,
+                    &ctx,
+                    &mut pending,
+                    &mut memory,
+                );
                 if pending.events.len() >= self.batch_size
                     && !self.flush(&mut pending, &mut memory, &ctx).await
                 {
@@ -209,8 +224,22 @@ impl TcpInput {
                     Some(t) => tokio::time::timeout(t, stream.read_buf(&mut buffer.buf)).await,
                 }
             };
+            // `auto_flush_interval`: lines a multiline event waits for more with.
+            let due = decoder.flush_due();
+            let flush_timer = async move {
+                match due {
+                    Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
+                    None => std::future::pending().await,
+                }
+            };
             let read = tokio::select! {
                 _ = ctx.shutdown().cancelled() => break End::Flush,
+                () = flush_timer => {
+                    let before = pending.events.len();
+                    decoder.flush_if_due(Timestamp::now(), &mut pending.events);
+                    decorate(&mut pending.events[before..], &host, &peer);
+                    continue;
+                }
                 r = read => r,
             };
             match read {
@@ -238,11 +267,31 @@ impl TcpInput {
                         .fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(input = ctx.id(), peer = %peer, bytes = line.bytes.len(), "tcp last line had no newline; kept");
                 }
-                self.add_line(line, &host, &peer, &ctx, &mut pending, &mut memory);
+                self.add_line(
+                    line,
+                    &mut decoder,
+                    &host,
+                    &peer,
+                    &ctx,
+                    &mut pending,
+                    &mut memory,
+                );
             }
+            // Lines a multiline event still waited for: never lost.
+            let before = pending.events.len();
+            decoder.flush(Timestamp::now(), &mut pending.events);
+            decorate(&mut pending.events[before..], &host, &peer);
             self.count_discarded(&mut framer);
             // At shutdown the queue still takes batches until inputs have stopped.
             self.flush(&mut pending, &mut memory, &ctx).await;
+        }
+        // A client takes an orderly close as "all received": what it sent must be as
+        // safe as the queue makes it before the stream is dropped. The last push's sync
+        // covers the earlier ones.
+        if let Some(durable) = pending.durable.take() {
+            if durable.wait().await.is_err() {
+                tracing::warn!(input = ctx.id(), peer = %peer, "tcp connection closed before the queue synced its last events");
+            }
         }
         tracing::debug!(input = ctx.id(), peer = %peer, "tcp connection closed");
     }
@@ -254,9 +303,11 @@ impl TcpInput {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn add_line(
         &self,
         line: crate::codecs::line::Line,
+        decoder: &mut StreamDecoder,
         host: &str,
         peer: &SocketAddr,
         ctx: &InputContext,
@@ -275,18 +326,8 @@ impl TcpInput {
         pending.held += cost;
         pending.bytes += line.bytes.len();
         let before = pending.events.len();
-        self.decoder.decode(&line.bytes, now, &mut pending.events);
-        for e in &mut pending.events[before..] {
-            if line.truncated {
-                e.add_tag(LINE_TOO_LONG);
-            }
-            if e.get_field("host").is_none() {
-                e.insert_field("host", Value::String(host.to_string()));
-            }
-            if e.get_field("port").is_none() {
-                e.insert_field("port", Value::Int(peer.port() as i64));
-            }
-        }
+        decoder.line(&line.bytes, line.truncated, now, &mut pending.events);
+        decorate(&mut pending.events[before..], host, peer);
     }
 
     /// Queues the pending events (waiting while the queue is full, their bytes still
@@ -302,10 +343,28 @@ impl TcpInput {
             Ack::none(),
             std::mem::take(&mut pending.bytes),
         );
-        let pushed = ctx.push(batch).await.is_ok();
+        let pushed = match ctx.push_pipelined(batch).await {
+            Ok(durable) => {
+                pending.durable = Some(durable);
+                true
+            }
+            Err(_) => false,
+        };
         memory.shrink(std::mem::take(&mut pending.held));
         pending.events = Vec::with_capacity(16);
         pushed
+    }
+}
+
+/// Sets `host` and `port` (the client's) where the event has none.
+fn decorate(events: &mut [Event], host: &str, peer: &SocketAddr) {
+    for e in events {
+        if e.get_field("host").is_none() {
+            e.insert_field("host", Value::String(host.to_string()));
+        }
+        if e.get_field("port").is_none() {
+            e.insert_field("port", Value::Int(peer.port() as i64));
+        }
     }
 }
 
@@ -315,4 +374,6 @@ struct Pending {
     events: Vec<Event>,
     bytes: usize,
     held: usize,
+    /// The sync that makes the last pushed batch durable (pushes do not wait for it).
+    durable: Option<crate::queue::Durable>,
 }

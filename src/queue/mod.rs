@@ -15,6 +15,37 @@ pub use persisted::{PersistedConfig, PersistedError, PersistedQueue};
 
 use crate::batch::Batch;
 use std::time::Duration;
+use tokio::sync::watch;
+
+/// What a pipelined push leaves to wait for: the sync that makes its batch durable.
+/// Waiting for the last one a producer got covers all its earlier ones (syncs cover
+/// every record written before them).
+#[must_use = "a producer that tells its client anything must wait for durability first"]
+pub struct Durable(Option<(watch::Receiver<u64>, u64)>);
+
+impl Durable {
+    /// Already as safe as the queue makes it.
+    pub fn now() -> Durable {
+        Durable(None)
+    }
+
+    /// Durable once the queue's count of synced writes reaches `seq`.
+    pub(crate) fn after(synced: watch::Receiver<u64>, seq: u64) -> Durable {
+        Durable(Some((synced, seq)))
+    }
+
+    /// Waits for the sync. Err when the queue stopped before it.
+    pub async fn wait(self) -> Result<(), QueueClosed> {
+        match self.0 {
+            None => Ok(()),
+            Some((mut rx, seq)) => rx
+                .wait_for(|&done| done >= seq)
+                .await
+                .map(|_| ())
+                .map_err(|_| QueueClosed),
+        }
+    }
+}
 
 /// The queue between inputs and workers.
 pub enum Queue {
@@ -66,6 +97,16 @@ impl Queue {
         match self {
             Queue::Memory(q) => q.push(batch).await,
             Queue::Persisted(q) => q.push(batch).await,
+        }
+    }
+
+    /// As [`Queue::push`], but returns once the batch is written, before it is synced
+    /// (see [`PersistedQueue::push_pipelined`]); the batch's acks still fire only once
+    /// it is durable.
+    pub async fn push_pipelined(&self, batch: Batch) -> Result<Durable, QueueClosed> {
+        match self {
+            Queue::Memory(q) => q.push(batch).await.map(|()| Durable::now()),
+            Queue::Persisted(q) => q.push_pipelined(batch).await,
         }
     }
 

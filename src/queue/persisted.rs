@@ -9,10 +9,17 @@
 //!
 //! Writes: a push frames its batch and appends it to the head page under a lock. A
 //! syncer thread makes pages durable: after every `checkpoint.writes` writes, every
-//! `checkpoint.interval`, or at once when `checkpoint.writes` is 1; in the last case the
-//! push waits for the sync that covers its record, and every push that arrived during
-//! one sync shares the next one (group commit). The input's ack fires when the push
-//! returns.
+//! `checkpoint.interval`, or at once when `checkpoint.writes` is 1.
+//!
+//! Group commit (`checkpoint.writes` 1): the syncer runs one fsync at a time, and every
+//! record appended while one runs is covered by the next, however many producers wrote
+//! them. The batch's acks are held by the queue until the sync that covers its record
+//! (so a client is never told of an event that is not on disk), and a producer may go
+//! on appending meanwhile ([`PersistedQueue::push_pipelined`]): a single connection
+//! then shares one fsync among all the batches it appended during the previous one,
+//! instead of paying one per batch. [`PersistedQueue::push`] waits for the sync too.
+//! With `checkpoint.writes` above 1 the acks fire once the record is written, as in
+//! Logstash (a crash of the machine, not of the process, can lose what was not synced).
 //!
 //! Reads: a record normally reaches the workers without touching the disk again: it is
 //! also kept in memory, up to the memory bounds. When more is unread than fits, records
@@ -24,7 +31,7 @@
 //! before delivery) holds the checkpoint, so the next start replays it.
 
 use super::segment::{self, DirLock, LockError};
-use super::QueueClosed;
+use super::{Durable, QueueClosed};
 use crate::batch::{Ack, AckStatus, Batch};
 use crate::event::{Event, Timestamp, Value};
 use crate::metrics;
@@ -195,6 +202,10 @@ struct State {
     /// Records written so far; the syncer publishes how many are durable.
     written: u64,
     unsynced_writes: usize,
+    /// `checkpoint.writes` 1: the acks of written records (batches without their
+    /// events), with the record's write number, fired once a sync covers it. At most
+    /// one per record on disk, so bounded by `queue.max_bytes`.
+    unsynced_acks: VecDeque<(u64, Batch)>,
     /// The next record a worker has not started.
     read_pos: Pos,
     /// The rest of a record a worker took only part of; served first.
@@ -386,6 +397,7 @@ impl PersistedQueue {
             disk_bytes,
             written: 0,
             unsynced_writes: 0,
+            unsynced_acks: VecDeque::new(),
             read_pos: ack_pos,
             partial: None,
             memory: VecDeque::new(),
@@ -428,10 +440,19 @@ impl PersistedQueue {
 
     /// Writes the batch to the queue, waiting while the queue is at `max_bytes` (and,
     /// with `checkpoint.writes` 1, until the write is durable). When it returns Ok the
-    /// batch's acks fire Delivered: the events are the queue's to keep.
-    pub async fn push(&self, mut batch: Batch) -> Result<(), QueueClosed> {
+    /// batch's acks have fired Delivered: the events are the queue's to keep.
+    pub async fn push(&self, batch: Batch) -> Result<(), QueueClosed> {
+        self.push_pipelined(batch).await?.wait().await
+    }
+
+    /// Writes the batch to the queue, waiting while the queue is at `max_bytes`, but not
+    /// for the sync: with `checkpoint.writes` 1 the batch's acks fire Delivered when the
+    /// sync covering its record is done (the returned [`Durable`] waits for that sync),
+    /// otherwise as soon as this returns. Lets one producer append its next batches
+    /// while a sync runs, so they share the next one.
+    pub async fn push_pipelined(&self, mut batch: Batch) -> Result<Durable, QueueClosed> {
         if batch.is_empty() {
-            return Ok(());
+            return Ok(Durable::now());
         }
         let mut record = Vec::with_capacity(batch.bytes() + 64);
         {
@@ -475,8 +496,18 @@ impl PersistedQueue {
                             s.written += 1;
                             s.unsynced_writes += 1;
                             let seq = s.written;
-                            let wake = inner.cfg.checkpoint_writes <= 1
-                                || s.unsynced_writes >= inner.cfg.checkpoint_writes;
+                            let sync_each = inner.cfg.checkpoint_writes <= 1;
+                            if sync_each {
+                                // In the same critical section as the write: the
+                                // syncer's next snapshot of `written` covers both.
+                                let acks = std::mem::replace(
+                                    &mut batch,
+                                    Batch::new(Vec::new(), Ack::none()),
+                                );
+                                s.unsynced_acks.push_back((seq, acks));
+                            }
+                            let wake =
+                                sync_each || s.unsynced_writes >= inner.cfg.checkpoint_writes;
                             drop(s);
                             inner.readable.notify_one();
                             if wake {
@@ -503,14 +534,10 @@ impl PersistedQueue {
             }
         };
         if inner.cfg.checkpoint_writes <= 1 {
-            let mut rx = inner.synced.subscribe();
-            if rx.wait_for(|&done| done >= seq).await.is_err() {
-                batch.fail();
-                return Err(QueueClosed);
-            }
+            return Ok(Durable::after(inner.synced.subscribe(), seq));
         }
         // `batch` (its acks, no events) drops here: the input learns its events are safe.
-        Ok(())
+        Ok(Durable::now())
     }
 
     /// Takes up to `max` events: waits for the first, then up to `delay` for more
@@ -579,6 +606,12 @@ impl Drop for PersistedQueue {
         self.inner.wake.notify_one();
         if let Some(t) = self.syncer.take() {
             let _ = t.join();
+        }
+        // What the last sync did not cover is not known to be on disk: its producers
+        // must not be told it is safe.
+        let unsynced = std::mem::take(&mut self.inner.lock().unsynced_acks);
+        for (_, acks) in unsynced {
+            acks.fail();
         }
     }
 }
@@ -914,6 +947,15 @@ fn sync_loop(inner: Weak<Inner>) {
             match file.sync_data() {
                 Ok(()) => {
                     q.synced.send_replace(upto);
+                    let mut covered = Vec::new();
+                    {
+                        let mut s = q.lock();
+                        while s.unsynced_acks.front().is_some_and(|(seq, _)| *seq <= upto) {
+                            covered.extend(s.unsynced_acks.pop_front());
+                        }
+                    }
+                    // Dropped outside the lock: an ack's callback may take it.
+                    drop(covered);
                 }
                 Err(e) => {
                     tracing::error!(dir = %q.cfg.dir.display(), error = %e, "persisted queue: cannot sync a page");

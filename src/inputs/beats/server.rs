@@ -332,9 +332,9 @@ where
                     .stats
                     .events
                     .fetch_add(batch.events.len() as u64, Ordering::Relaxed);
-                let pushed = unless_stopped(ctx.push(batch), ctx, failed).await;
+                let pushed = unless_stopped(ctx.push_pipelined(batch), ctx, failed).await;
                 codec.memory().shrink(std::mem::take(&mut held));
-                if !matches!(pushed, Some(Ok(()))) {
+                if !matches!(pushed, Some(Ok(_))) {
                     return Ok(()); // the guard fails the window's ack
                 }
             }
@@ -366,9 +366,11 @@ where
         // window is left to fail.
         let batch = Batch::with_bytes(batch_events, ack.clone(), std::mem::take(&mut bytes));
         guard.0 = Some(ack);
-        let pushed = unless_stopped(ctx.push(batch), ctx, failed).await;
+        // Not waiting for the persisted queue's sync: the window's ack fires only once
+        // its records are synced, and the next window is read meanwhile.
+        let pushed = unless_stopped(ctx.push_pipelined(batch), ctx, failed).await;
         codec.memory().shrink(std::mem::take(&mut held));
-        if !matches!(pushed, Some(Ok(()))) {
+        if !matches!(pushed, Some(Ok(_))) {
             // Not queued: the guard fails the ack, so the client is not told these
             // events are safe.
             return Ok(());

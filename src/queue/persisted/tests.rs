@@ -206,3 +206,56 @@ async fn a_second_open_of_the_same_directory_is_refused() {
         Err(PersistedError::Lock(LockError::Busy { .. }))
     ));
 }
+
+#[tokio::test]
+async fn pipelined_pushes_are_acked_only_after_the_sync_that_covers_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cfg = config(tmp.path());
+    cfg.checkpoint_writes = 1;
+    let q = PersistedQueue::open(cfg).unwrap();
+    // Each ack records its write number and how many writes were synced when it fired.
+    let fired = Arc::new(Mutex::new(Vec::new()));
+    let mut last = None;
+    for i in 0..200u64 {
+        let (mut b, _) = numbered(i as i64, i as i64 + 1);
+        let synced = q.inner.synced.subscribe();
+        let fired = fired.clone();
+        let ack = Ack::new(move |status| {
+            let done = *synced.borrow();
+            fired.lock().unwrap().push((i + 1, done, status));
+        });
+        b = Batch::new(std::mem::take(&mut b.events), ack);
+        last = Some(q.push_pipelined(b).await.unwrap());
+    }
+    last.unwrap().wait().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while fired.lock().unwrap().len() < 200 {
+        assert!(
+            Instant::now() < deadline,
+            "acks did not fire after the sync"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    for &(seq, synced, status) in fired.lock().unwrap().iter() {
+        assert_eq!(status, AckStatus::Delivered);
+        assert!(
+            synced >= seq,
+            "write {seq} acked when only {synced} were synced"
+        );
+    }
+    assert_eq!(drain(&q, 1000, true).await, (0..200).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn a_stop_syncs_pipelined_writes_and_fires_their_acks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cfg = config(tmp.path());
+    cfg.checkpoint_writes = 1;
+    let q = PersistedQueue::open(cfg).unwrap();
+    let (b, rx) = numbered(0, 3);
+    let durable = q.push_pipelined(b).await.unwrap();
+    drop(q);
+    // The last sync at stop covers it: delivered, and the wait ends.
+    assert_eq!(rx.wait().await, AckStatus::Delivered);
+    assert!(durable.wait().await.is_ok());
+}
