@@ -5,7 +5,7 @@
 # next to Python confluent-kafka (librdkafka, C) producing and consuming the same
 # messages against the same broker: the ceiling.
 #
-#   benches/kafka.sh [EVENTS]        (default 200000)
+#   benches/kafka.sh [EVENTS]        (default 200000; SLUICE=binary to skip the build)
 #
 # Needs tansu (scripts/test.sh installs it; or set SLUICE_TANSU).
 set -euo pipefail
@@ -18,8 +18,11 @@ TANSU=${SLUICE_TANSU:-$HOME/.cache/sluice-test-tools/tansu-0.6.0/bin/tansu}
 if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
 .venv/bin/pip install --quiet -r tests/requirements.txt
 PY=.venv/bin/python
-cargo build --release --quiet
-SLUICE=target/release/sluice
+# SLUICE=path/to/sluice benches a build made elsewhere; otherwise the release build here.
+if [ -z "${SLUICE:-}" ]; then
+  cargo build --release --quiet
+  SLUICE=target/release/sluice
+fi
 
 work=$(mktemp -d)
 port=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
