@@ -50,8 +50,8 @@ run() {
   wait "$server" || true
   local load
   load=$(cut -d' ' -f1-3 /proc/loadavg)
-  # "beats  N events over C connections in S s: R events/s"
-  read -r events secs rate < <(awk '/^beats/ { sub(/s:$/, "", $7); print $2, $7, $8 }' "$tmp/client")
+  # "beats  N events over C connections in Ss: R events/s"
+  read -r events secs rate < <(awk '/^beats/ { sub(/s:$/, "", $8); print $2, $8, $9 }' "$tmp/client")
   read -r user sys rss_kb <"$tmp/time"
   awk -v c="$conns" -v w="$workers" -v e="$events" -v r="$rate" -v u="$user" -v s="$sys" \
     -v m="$rss_kb" -v l="$load" 'BEGIN {
