@@ -91,7 +91,18 @@ pub struct Settings {
     /// `--shutdown.timeout`: how long a shutdown waits for outputs to deliver what is in
     /// flight before failing it; `None` waits for ever (Logstash's behaviour).
     pub shutdown_timeout: Option<Duration>,
+    /// `--input.memory.max_bytes`: the process-wide budget of bytes network inputs hold
+    /// outside the queue (read buffers, partial frames, decoded events waiting for it).
+    pub input_memory_max_bytes: usize,
+    /// `--input.memory.per_connection`: bytes each connection may hold without drawing
+    /// on that budget.
+    pub input_memory_per_connection: usize,
 }
+
+/// `--input.memory.max_bytes`'s default.
+pub const DEFAULT_INPUT_MEMORY_MAX_BYTES: usize = 128 * 1024 * 1024;
+/// `--input.memory.per_connection`'s default.
+pub const DEFAULT_INPUT_MEMORY_PER_CONNECTION: usize = 128 * 1024;
 
 impl Settings {
     pub fn new(source: Source) -> Settings {
@@ -120,6 +131,8 @@ impl Settings {
             dlq_max_bytes: crate::queue::dlq::DEFAULT_MAX_BYTES,
             dlq_storage_policy: crate::queue::dlq::StoragePolicy::DropNewer,
             shutdown_timeout: Some(Duration::from_secs(60)),
+            input_memory_max_bytes: DEFAULT_INPUT_MEMORY_MAX_BYTES,
+            input_memory_per_connection: DEFAULT_INPUT_MEMORY_PER_CONNECTION,
         }
     }
 }

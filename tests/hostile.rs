@@ -29,10 +29,16 @@ fn release_binary() -> PathBuf {
 /// Starts the release binary on `config` with the open-file limit raised for many
 /// connections.
 fn start(config: &str, port: u16) -> KillOnDrop {
+    start_with(config, port, &[])
+}
+
+/// [`start`] with more command-line flags.
+fn start_with(config: &str, port: u16, flags: &[&str]) -> KillOnDrop {
     let child = Command::new("sh")
         .arg("-c")
         .arg("ulimit -n 4096 2>/dev/null || true; exec \"$0\" \"$@\"")
         .arg(release_binary())
+        .args(flags)
         .args(["--log.level", "error", "-w", "1", "-e", config])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -173,29 +179,36 @@ fn a_compressed_frame_of_tiny_frames_stays_small() {
 /// it hold is capped by the input budget (reads stop; TCP back-pressures the peers).
 #[test]
 fn two_hundred_hostile_beats_connections_stay_under_300_mb() {
-    two_hundred_hostile_beats_connections(false);
+    two_hundred_hostile_beats_connections(&[], 300 * MIB, false);
 }
 
-/// The same, then the memory must go back once the peers leave. Measured at 164 MiB
-/// still resident 30 s after they left (limit 100 MiB): not yet explained (allocator
-/// retention or connections still draining their kernel buffers).
+/// The same under a smaller input budget: 16 MiB in total (plus each connection's
+/// 128 KiB) bounds what the 200 peers make Sluice hold to about 40 MiB (with the
+/// defaults the peak is 150-220 MiB), and the well-behaved client is still served.
 #[test]
-#[ignore = "RSS stays near 164 MiB after the hostile peers leave; to investigate"]
-fn two_hundred_hostile_beats_connections_release_their_memory() {
-    two_hundred_hostile_beats_connections(true);
+fn a_smaller_input_budget_holds_against_two_hundred_hostile_peers() {
+    two_hundred_hostile_beats_connections(&["--input.memory.max_bytes", "16mb"], 80 * MIB, false);
 }
 
-fn two_hundred_hostile_beats_connections(check_release: bool) {
+/// The same, then the memory must go back once the peers leave (the allocator purges
+/// freed pages at once: with its default delay, 160-220 MiB stayed resident).
+#[test]
+fn two_hundred_hostile_beats_connections_release_their_memory() {
+    two_hundred_hostile_beats_connections(&[], 300 * MIB, true);
+}
+
+fn two_hundred_hostile_beats_connections(flags: &[&str], peak_limit: u64, check_release: bool) {
     assert!(
         open_files_allowed() >= 1024,
         "raise the open-file limit (ulimit -n) to run this test"
     );
     let port = free_port();
-    let sluice = start(
+    let sluice = start_with(
         &format!(
             "input {{ beats {{ host => \"127.0.0.1\" port => {port} }} }} output {{ null {{}} }}"
         ),
         port,
+        flags,
     );
     let pid = sluice.0.id();
     let good = pylogbeat(port, 3000, 100);
@@ -227,7 +240,12 @@ fn two_hundred_hostile_beats_connections(check_release: bool) {
     assert!(open.len() >= 190, "only {} peers connected", open.len());
     assert_pylogbeat_ok(good);
     let peak = status_bytes(pid, "VmHWM");
-    assert!(peak < 300 * MIB, "peak RSS {} MiB", peak / MIB);
+    assert!(
+        peak < peak_limit,
+        "peak RSS {} MiB (limit {} MiB)",
+        peak / MIB,
+        peak_limit / MIB
+    );
     drop(open);
     if check_release {
         assert_rss_falls_under(pid, 100 * MIB, "after the hostile peers left");

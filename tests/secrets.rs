@@ -101,20 +101,16 @@ fn credentials_over_plain_http_need_allow_insecure_auth() {
     }
 }
 
-#[test]
-#[ignore = "needs the elasticsearch output to use plugin::Secret"]
-fn run_time_logs_do_not_print_credentials() {
-    // A host nobody listens on: connection errors are logged at debug level.
-    let port = common::free_port();
-    let config = format!(
-        "input {{ generator {{ count => 1 }} }} output {{ elasticsearch {{ hosts => [\"https://elastic:{SECRET}@127.0.0.1:{port}\"] api_key => \"{SECRET}\" }} }}"
-    );
-    let mut cmd = common::sluice();
-    cmd.args(["-e", &config]);
+/// Runs `sluice -e config` with debug logs for a few seconds, against a port nobody
+/// listens on, and returns what it printed.
+fn run_for_a_while(config: &str) -> String {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"));
+    cmd.args(["--log.level", "debug", "-e", config]);
     let mut child = common::spawn(cmd);
     // Long enough for a few connection attempts and their retries to be logged.
-    std::thread::sleep(std::time::Duration::from_secs(5));
+    std::thread::sleep(std::time::Duration::from_secs(4));
     let _ = child.0.kill();
+    let _ = child.0.wait();
     let mut text = String::new();
     if let Some(mut err) = child.0.stderr.take() {
         let _ = std::io::Read::read_to_string(&mut err, &mut text);
@@ -122,6 +118,41 @@ fn run_time_logs_do_not_print_credentials() {
     if let Some(mut out) = child.0.stdout.take() {
         let _ = std::io::Read::read_to_string(&mut out, &mut text);
     }
-    assert!(!text.is_empty(), "nothing was logged");
+    text
+}
+
+#[test]
+fn run_time_logs_do_not_print_credentials() {
+    // A host nobody listens on: every bulk request fails to connect, and the failure,
+    // the host and its retries are logged.
+    let port = common::free_port();
+    for auth in [
+        format!("hosts => [\"https://elastic:{SECRET}@127.0.0.1:{port}\"]"),
+        format!("hosts => [\"https://127.0.0.1:{port}\"] api_key => \"{SECRET}\""),
+        format!(
+            "hosts => [\"https://127.0.0.1:{port}\"] user => \"elastic\" password => \"{SECRET}\""
+        ),
+    ] {
+        let config = format!(
+            "input {{ generator {{ count => 1 }} }} output {{ elasticsearch {{ {auth} manage_template => false }} }}"
+        );
+        let text = run_for_a_while(&config);
+        // The run got as far as sending: the failed connection was logged, with its host.
+        assert!(
+            text.contains(&format!("127.0.0.1:{port}")) && text.contains("connect"),
+            "no connection failure was logged for {auth}:\n{text}"
+        );
+        assert_no_secret(&text);
+    }
+}
+
+#[test]
+fn credentials_in_a_host_url_and_in_options_are_refused() {
+    let config = format!(
+        "input {{ stdin {{}} }} output {{ elasticsearch {{ hosts => [\"https://elastic:{SECRET}@es:9200\"] user => \"u\" password => \"{SECRET}\" }} }}"
+    );
+    let (ok, text) = check(&config);
+    assert!(!ok, "two sets of credentials passed: {text}");
+    assert!(text.contains("credentials"), "{text}");
     assert_no_secret(&text);
 }

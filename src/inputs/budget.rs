@@ -2,50 +2,73 @@
 //! buffers, partly decoded frames, decoded events waiting for the queue).
 //!
 //! Peers decide how much they send, so what a connection holds is counted *before* it is
-//! allocated. Each connection has a small allowance of its own ([`CONNECTION_ALLOWANCE`])
-//! so that a well-behaved client with small messages always makes progress; everything
-//! beyond it is drawn from one process-wide [`MemoryBudget`]. When the budget is spent, a
+//! allocated. Each connection has a small allowance of its own
+//! (`--input.memory.per_connection`, [`CONNECTION_ALLOWANCE`] by default) so that a
+//! well-behaved client with small messages always makes progress; everything beyond it
+//! is drawn from one process-wide [`MemoryBudget`] (`--input.memory.max_bytes`). When the budget is spent, a
 //! connection that needs more waits before it reads again: the peer is back-pressured
 //! by TCP, exactly as when the queue is full.
 
+use crate::plugin::PluginContext;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, LazyLock};
+use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
 
-/// The default size of the process-wide budget. Together with the per-connection
-/// allowances it bounds what hostile peers can make Sluice hold.
-pub const DEFAULT_INPUT_BUDGET_BYTES: usize = 128 * 1024 * 1024;
+/// The default size of the process-wide budget (`--input.memory.max_bytes`). Together
+/// with the per-connection allowances it bounds what hostile peers can make Sluice hold.
+pub const DEFAULT_INPUT_BUDGET_BYTES: usize = crate::settings::DEFAULT_INPUT_MEMORY_MAX_BYTES;
 
-/// Bytes every connection may hold without drawing on the shared budget: enough for a
-/// read buffer and a small window, so small clients are never starved by large ones.
-pub const CONNECTION_ALLOWANCE: usize = 128 * 1024;
+/// Bytes every connection may hold without drawing on the shared budget by default
+/// (`--input.memory.per_connection`): enough for a read buffer and a small window, so
+/// small clients are never starved by large ones.
+pub const CONNECTION_ALLOWANCE: usize = crate::settings::DEFAULT_INPUT_MEMORY_PER_CONNECTION;
 
 /// A pool of bytes shared by connections. Cheap to share (`Arc`).
 #[derive(Debug)]
 pub struct MemoryBudget {
     limit: usize,
+    /// What each connection drawing on this budget may hold of its own.
+    connection_allowance: usize,
     used: AtomicUsize,
     /// Times a connection had to wait for the budget.
     waits: AtomicU64,
     freed: Notify,
 }
 
-static GLOBAL: LazyLock<Arc<MemoryBudget>> =
-    LazyLock::new(|| Arc::new(MemoryBudget::new(DEFAULT_INPUT_BUDGET_BYTES)));
+/// The budget the inputs of the process share.
+static SHARED: Mutex<Option<Arc<MemoryBudget>>> = Mutex::new(None);
 
 impl MemoryBudget {
+    /// A budget of `limit` bytes with the default per-connection allowance.
     pub fn new(limit: usize) -> MemoryBudget {
+        MemoryBudget::with_connection_allowance(limit, CONNECTION_ALLOWANCE)
+    }
+
+    pub fn with_connection_allowance(limit: usize, connection_allowance: usize) -> MemoryBudget {
         MemoryBudget {
             limit,
+            connection_allowance,
             used: AtomicUsize::new(0),
             waits: AtomicU64::new(0),
             freed: Notify::new(),
         }
     }
 
-    /// The budget every input of the process shares.
-    pub fn global() -> Arc<MemoryBudget> {
-        GLOBAL.clone()
+    /// The budget every input of the process shares, sized by the run's settings
+    /// (`--input.memory.max_bytes`, `--input.memory.per_connection`). Inputs built
+    /// with the same settings get the same budget; other settings (another run in the
+    /// same process) replace it, and connections still open keep the one they draw on.
+    pub fn shared(ctx: &PluginContext) -> Arc<MemoryBudget> {
+        let (limit, allowance) = (ctx.input_memory_max_bytes, ctx.input_memory_per_connection);
+        let mut slot = SHARED.lock().unwrap_or_else(|p| p.into_inner());
+        match &*slot {
+            Some(b) if b.limit == limit && b.connection_allowance == allowance => b.clone(),
+            _ => {
+                let b = Arc::new(MemoryBudget::with_connection_allowance(limit, allowance));
+                *slot = Some(b.clone());
+                b
+            }
+        }
     }
 
     /// A budget that never runs out (clients, tests, tools).
@@ -55,6 +78,11 @@ impl MemoryBudget {
 
     pub fn limit(&self) -> usize {
         self.limit
+    }
+
+    /// What each connection may hold without drawing on the budget.
+    pub fn connection_allowance(&self) -> usize {
+        self.connection_allowance
     }
 
     /// Bytes drawn right now.
@@ -127,7 +155,8 @@ pub struct Holding {
 
 impl Holding {
     pub fn new(budget: Arc<MemoryBudget>) -> Holding {
-        Holding::with_allowance(budget, CONNECTION_ALLOWANCE)
+        let allowance = budget.connection_allowance;
+        Holding::with_allowance(budget, allowance)
     }
 
     pub fn with_allowance(budget: Arc<MemoryBudget>, allowance: usize) -> Holding {
@@ -305,6 +334,30 @@ mod tests {
             .unwrap();
         assert_eq!(held, 30);
         assert_eq!(budget.waits(), 1);
+    }
+
+    #[test]
+    fn inputs_of_a_run_share_the_budget_its_settings_size() {
+        let ctx = PluginContext {
+            input_memory_max_bytes: 1000,
+            input_memory_per_connection: 10,
+            ..PluginContext::default()
+        };
+        let a = MemoryBudget::shared(&ctx);
+        let b = MemoryBudget::shared(&ctx);
+        assert!(Arc::ptr_eq(&a, &b));
+        assert_eq!(a.limit(), 1000);
+        let mut held = Holding::new(a.clone());
+        assert!(held.try_grow(10));
+        assert_eq!(a.used(), 0, "the per-connection allowance is the setting's");
+        assert!(held.try_grow(1));
+        assert_eq!(a.used(), 1);
+        let other = MemoryBudget::shared(&PluginContext {
+            input_memory_max_bytes: 2000,
+            ..ctx
+        });
+        assert_eq!(other.limit(), 2000);
+        assert!(!Arc::ptr_eq(&a, &other));
     }
 
     #[tokio::test]

@@ -110,7 +110,7 @@ impl TcpInput {
             tls,
             max_connections,
             inactivity: (inactivity > 0).then(|| Duration::from_secs(inactivity as u64)),
-            budget: MemoryBudget::global(),
+            budget: MemoryBudget::shared(opts.context()),
             stats: Arc::default(),
         })
     }

@@ -27,7 +27,7 @@ pub struct ClientOptions {
     /// `ssl_certificate` and `ssl_key`: a client certificate (PEM).
     pub client_certificate: Option<(PathBuf, PathBuf)>,
     /// `user` and `password`: basic authentication.
-    pub basic_auth: Option<(String, String)>,
+    pub basic_auth: Option<(String, crate::plugin::Secret)>,
 }
 
 impl std::fmt::Debug for ClientOptions {
@@ -82,7 +82,7 @@ impl ClientOptions {
                 )))
             }
         };
-        let basic_auth = match (opts.string("user")?, opts.string("password")?) {
+        let basic_auth = match (opts.string("user")?, opts.secret("password")?) {
             (None, None) => None,
             (Some(u), Some(p)) => Some((u, p)),
             _ => {
@@ -107,8 +107,8 @@ impl ClientOptions {
     pub fn build(&self) -> Result<reqwest::Client, String> {
         let mut headers = HeaderMap::new();
         if let Some((user, password)) = &self.basic_auth {
-            let token =
-                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+            let token = base64::engine::general_purpose::STANDARD
+                .encode(format!("{user}:{}", password.expose()));
             let mut v = HeaderValue::from_str(&format!("Basic {token}"))
                 .map_err(|_| "`user` or `password` has invalid bytes".to_string())?;
             v.set_sensitive(true);

@@ -16,6 +16,10 @@ pub struct PluginContext {
     pub dlq_max_bytes: u64,
     /// `--dead_letter_queue.storage_policy`: `drop_newer` or `drop_older`.
     pub dlq_storage_policy: crate::queue::dlq::StoragePolicy,
+    /// `--input.memory.max_bytes`: what network inputs may hold outside the queue, in total.
+    pub input_memory_max_bytes: usize,
+    /// `--input.memory.per_connection`: what each connection may hold of its own.
+    pub input_memory_per_connection: usize,
 }
 
 impl PluginContext {
@@ -28,6 +32,8 @@ impl PluginContext {
             workers: settings.workers,
             dlq_max_bytes: settings.dlq_max_bytes,
             dlq_storage_policy: settings.dlq_storage_policy,
+            input_memory_max_bytes: settings.input_memory_max_bytes,
+            input_memory_per_connection: settings.input_memory_per_connection,
         }
     }
 }

@@ -78,6 +78,33 @@ pub fn redact_url(url: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// `url` without its userinfo, and the credentials it held (percent-decoded): the
+/// user and the password (empty when the userinfo has no `:`). The URL that is left
+/// can reach an HTTP client, whose errors and logs print URLs, without the password.
+pub fn split_userinfo(url: &str) -> (String, Option<(String, Secret)>) {
+    let (scheme, rest) = match url.find("://") {
+        Some(at) => url.split_at(at + 3),
+        None => ("", url),
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..end];
+    let Some(at) = authority.rfind('@') else {
+        return (url.to_string(), None);
+    };
+    let userinfo = &authority[..at];
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    let (user, password) = match userinfo.split_once(':') {
+        Some((u, p)) => (decode(u), Secret::new(decode(p))),
+        None => (decode(userinfo), Secret::default()),
+    };
+    let stripped = format!("{scheme}{}{}", &authority[at + 1..], &rest[end..]);
+    (stripped, Some((user, password)))
+}
+
 /// Whether `url` carries credentials in its userinfo.
 pub fn url_has_credentials(url: &str) -> bool {
     redact_url(url) != url
@@ -145,6 +172,21 @@ mod tests {
         assert!(matches!(redact_url("http://es:9200/a@b"), Cow::Borrowed(_)));
         assert!(url_has_credentials("https://a:b@h"));
         assert!(!url_has_credentials("https://h:9200"));
+    }
+
+    #[test]
+    fn userinfo_is_split_off() {
+        let (url, creds) = split_userinfo("https://elastic:hun%40ter2@es:9200/p?x=a@b");
+        assert_eq!(url, "https://es:9200/p?x=a@b");
+        let (user, password) = creds.unwrap();
+        assert_eq!(user, "elastic");
+        assert_eq!(password.expose(), "hun@ter2");
+        let (url, creds) = split_userinfo("es:9200");
+        assert_eq!(url, "es:9200");
+        assert!(creds.is_none());
+        let (url, creds) = split_userinfo("tok3n@es");
+        assert_eq!(url, "es");
+        assert_eq!(creds.unwrap().0, "tok3n");
     }
 
     #[test]

@@ -156,7 +156,7 @@ impl BeatsInput {
             max_window: protocol::DEFAULT_MAX_WINDOW,
             limits,
             stats: Arc::new(BeatsStats::default()),
-            budget: MemoryBudget::global(),
+            budget: MemoryBudget::shared(opts.context()),
         })
     }
 

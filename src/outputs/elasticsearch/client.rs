@@ -3,6 +3,7 @@
 //! of every failure so the caller knows whether to retry.
 
 use crate::metrics;
+use crate::plugin::Secret;
 use base64::Engine as _;
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE};
 use std::io::Write as _;
@@ -34,9 +35,9 @@ pub enum Auth {
     None,
     Basic {
         user: String,
-        password: String,
+        password: Secret,
     },
-    ApiKey(String),
+    ApiKey(Secret),
 }
 
 impl std::fmt::Debug for Auth {
@@ -151,8 +152,8 @@ impl Client {
         match auth {
             Auth::None => {}
             Auth::Basic { user, password } => {
-                let token =
-                    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+                let token = base64::engine::general_purpose::STANDARD
+                    .encode(format!("{user}:{}", password.expose()));
                 let mut v = HeaderValue::from_str(&format!("Basic {token}"))
                     .map_err(|_| ClientError::Auth("user or password has invalid bytes".into()))?;
                 v.set_sensitive(true);
@@ -160,10 +161,11 @@ impl Client {
             }
             Auth::ApiKey(key) => {
                 // Logstash takes `id:api_key` and encodes it; an encoded key is used as is.
+                let key = key.expose();
                 let token = if key.contains(':') {
                     base64::engine::general_purpose::STANDARD.encode(key)
                 } else {
-                    key.clone()
+                    key.to_string()
                 };
                 let mut v = HeaderValue::from_str(&format!("ApiKey {token}"))
                     .map_err(|_| ClientError::Auth("api_key has invalid bytes".into()))?;
@@ -414,7 +416,10 @@ pub fn base_url(host: &str, ssl: Option<bool>) -> Result<String, ClientError> {
     } else {
         format!("{authority}:9200")
     };
-    Ok(format!("{scheme}://{authority}{path}"))
+    let url = format!("{scheme}://{authority}{path}");
+    // What the HTTP client would refuse at the first request is refused at load time.
+    reqwest::Url::parse(&url).map_err(|_| bad())?;
+    Ok(url)
 }
 
 #[cfg(test)]
@@ -441,15 +446,16 @@ mod tests {
         assert!(base_url("ftp://es", None).is_err());
         assert!(base_url("es:port", None).is_err());
         assert!(base_url("user:pw@es", None).is_err());
+        assert!(base_url("https://bad host:9200", None).is_err());
     }
 
     #[test]
     fn auth_is_never_printed() {
         let a = Auth::Basic {
             user: "elastic".into(),
-            password: "s3cret".into(),
+            password: Secret::new("s3cret"),
         };
         assert!(!format!("{a:?}").contains("s3cret"));
-        assert!(!format!("{:?}", Auth::ApiKey("k3y".into())).contains("k3y"));
+        assert!(!format!("{:?}", Auth::ApiKey(Secret::new("k3y"))).contains("k3y"));
     }
 }

@@ -5,7 +5,7 @@ use super::client::{Auth, Tls};
 use crate::config::Error;
 use crate::event::sprintf::Template;
 use crate::outputs::RetryPolicy;
-use crate::plugin::Options;
+use crate::plugin::{Options, Secret};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -174,8 +174,8 @@ impl Config {
         }
 
         let user = opts.string("user")?;
-        let password = opts.string("password")?;
-        let api_key = opts.string("api_key")?;
+        let password = opts.secret("password")?;
+        let api_key = opts.secret("api_key")?;
         cfg.auth =
             match (user, password, api_key) {
                 (None, None, None) => Auth::None,
@@ -201,6 +201,35 @@ impl Config {
                 allow_insecure_auth,
             )
             .map_err(|e| opts.option_error("hosts", &hosts_pos, e))?;
+        }
+        // Credentials in a host URL (`https://user:password@es:9200`) become the
+        // Basic credentials, held as a secret; the URL kept is the one without them,
+        // since HTTP client errors and logs print URLs.
+        let mut url_auth: Option<(String, Secret)> = None;
+        for host in &mut cfg.hosts {
+            let (stripped, creds) = crate::plugin::secret::split_userinfo(host);
+            *host = stripped;
+            let Some(creds) = creds else { continue };
+            if !matches!(cfg.auth, Auth::None) {
+                return Err(opts.option_error(
+                    "hosts",
+                    &hosts_pos,
+                    "a host URL holds credentials and `user`/`password` or `api_key` are given too: keep one",
+                ));
+            }
+            match &url_auth {
+                Some(seen) if *seen != creds => {
+                    return Err(opts.option_error(
+                        "hosts",
+                        &hosts_pos,
+                        "host URLs hold different credentials: give the same to every host, or `user`/`password`",
+                    ))
+                }
+                _ => url_auth = Some(creds),
+            }
+        }
+        if let Some((user, password)) = url_auth {
+            cfg.auth = Auth::Basic { user, password };
         }
         cfg.tls.certificate_authorities = opts
             .string_list("ssl_certificate_authorities")?
