@@ -40,6 +40,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// How long a consumer waits for the queue to take a batch before it pauses its
+/// partitions and polls on (for its heartbeats and rebalances) while it waits. Far
+/// below `max_poll_interval_ms`, and above a push into a queue with room.
+const PUSH_GRACE: Duration = Duration::from_millis(250);
 /// How long a revocation waits for in-flight batches of the revoked partitions.
 const REVOKE_WAIT: Duration = Duration::from_secs(30);
 /// How long shutdown waits for in-flight batches before the last commit.
@@ -534,36 +538,45 @@ impl KafkaInput {
             let batch = Batch::with_bytes(events, ack, bytes);
             let push_ctx = ctx.clone();
             let mut push = runtime.spawn(async move { push_ctx.push(batch).await });
+            // A queue with room takes the batch at once: wait for that before pausing.
+            // Pausing drops what librdkafka prefetched for the partitions, so pausing
+            // for every batch (a push has not run yet right after the spawn) would fetch
+            // everything twice and sleep a poll per batch.
+            let quick =
+                runtime.block_on(async { tokio::time::timeout(PUSH_GRACE, &mut push).await.ok() });
 
             // While the queue is full: partitions paused, polling on for the group.
             let mut paused = false;
-            let pushed = loop {
-                if push.is_finished() {
-                    break runtime.block_on(&mut push);
-                }
-                let gen_now = consumer.context().generation.load(Ordering::Acquire);
-                if !paused || gen_now != generation {
-                    generation = gen_now;
-                    if let Ok(assignment) = consumer.assignment() {
-                        if let Err(e) = consumer.pause(&assignment) {
-                            tracing::debug!(error = %e, "cannot pause kafka partitions");
-                        }
-                        paused = true;
+            let pushed = match quick {
+                Some(done) => done,
+                None => loop {
+                    if push.is_finished() {
+                        break runtime.block_on(&mut push);
                     }
-                }
-                let polled = consumer.poll(Duration::from_millis(50));
-                pending.drop_revoked(consumer.context());
-                if let Some(Ok(m)) = polled {
-                    // Fetched before the pause took effect: kept for the next batch.
-                    self.decode_into(&m, &refs, &mut pending);
-                }
-                if self
-                    .commit_interval
-                    .is_none_or(|i| last_commit.elapsed() >= i)
-                {
-                    commit(&consumer, &tracker, CommitMode::Async, ctx.id());
-                    last_commit = Instant::now();
-                }
+                    let gen_now = consumer.context().generation.load(Ordering::Acquire);
+                    if !paused || gen_now != generation {
+                        generation = gen_now;
+                        if let Ok(assignment) = consumer.assignment() {
+                            if let Err(e) = consumer.pause(&assignment) {
+                                tracing::debug!(error = %e, "cannot pause kafka partitions");
+                            }
+                            paused = true;
+                        }
+                    }
+                    let polled = consumer.poll(Duration::from_millis(50));
+                    pending.drop_revoked(consumer.context());
+                    if let Some(Ok(m)) = polled {
+                        // Fetched before the pause took effect: kept for the next batch.
+                        self.decode_into(&m, &refs, &mut pending);
+                    }
+                    if self
+                        .commit_interval
+                        .is_none_or(|i| last_commit.elapsed() >= i)
+                    {
+                        commit(&consumer, &tracker, CommitMode::Async, ctx.id());
+                        last_commit = Instant::now();
+                    }
+                },
             };
             if paused {
                 if let Ok(assignment) = consumer.assignment() {
