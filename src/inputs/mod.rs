@@ -13,6 +13,7 @@ pub mod listener;
 pub mod stdin;
 pub mod tcp;
 pub mod tls;
+pub mod udp;
 
 use crate::batch::Batch;
 use crate::config::Error as ConfigError;
@@ -160,6 +161,7 @@ pub static REGISTRY: Registry<Box<dyn Input>> = Registry {
         ("kafka", |o| Err(crate::plugin::without_kafka(o))),
         ("stdin", |o| Ok(Box::new(stdin::StdinInput::build(o)?))),
         ("tcp", |o| Ok(Box::new(tcp::TcpInput::build(o)?))),
+        ("udp", |o| Ok(Box::new(udp::UdpInput::build(o)?))),
     ],
 };
 

@@ -1,0 +1,264 @@
+//! The network inputs against real sockets on 127.0.0.1: each test
+//! runs the input on a memory queue, sends with std sockets, and reads what was queued.
+
+mod common;
+
+use sluice::batch::Batch;
+use sluice::event::field_ref::FieldRef;
+use sluice::event::{Event, Value};
+use sluice::inputs::{Input, InputContext};
+use sluice::plugin::Options;
+use sluice::queue::{MemoryQueue, Queue};
+use std::net::UdpSocket;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// A running input on its own memory queue.
+struct Running {
+    queue: Arc<Queue>,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<Result<(), sluice::inputs::InputError>>,
+}
+
+impl Running {
+    fn start(input: Box<dyn Input>, max_events: usize) -> Running {
+        let queue = Arc::new(Queue::Memory(MemoryQueue::new(max_events, 1 << 30)));
+        let shutdown = CancellationToken::new();
+        let ctx = InputContext::new("test", queue.clone(), shutdown.clone(), Default::default());
+        let task = tokio::spawn(input.run(ctx));
+        Running {
+            queue,
+            shutdown,
+            task,
+        }
+    }
+
+    /// Pops until `n` events arrived; fails after `limit`.
+    async fn take(&self, n: usize, limit: Duration) -> Vec<Event> {
+        let deadline = Instant::now() + limit;
+        let mut out = Vec::new();
+        while out.len() < n {
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(
+                !left.is_zero(),
+                "only {} of {n} events within {limit:?}",
+                out.len()
+            );
+            if let Ok(Some(b)) =
+                tokio::time::timeout(left, self.queue.pop(1000, Duration::ZERO)).await
+            {
+                let b: Batch = b;
+                out.extend(b.events);
+            }
+        }
+        out
+    }
+
+    /// Events that arrive within `quiet` of each other, until none does.
+    async fn drain(&self, quiet: Duration) -> Vec<Event> {
+        let mut out = Vec::new();
+        while let Ok(Some(b)) =
+            tokio::time::timeout(quiet, self.queue.pop(1000, Duration::ZERO)).await
+        {
+            out.extend(b.events);
+        }
+        out
+    }
+
+    async fn stop(self) {
+        self.shutdown.cancel();
+        // Whatever the input still pushes at shutdown is taken, so it never waits.
+        let queue = self.queue.clone();
+        let drainer = tokio::spawn(async move {
+            while let Some(b) = queue.pop(1000, Duration::ZERO).await {
+                drop(b);
+            }
+        });
+        tokio::time::timeout(Duration::from_secs(10), self.task)
+            .await
+            .expect("the input did not stop within 10 s of shutdown")
+            .unwrap()
+            .unwrap();
+        self.queue.close();
+        drainer.abort();
+    }
+}
+
+fn options(plugin: &str, body: &str) -> Options {
+    Options::from_text(plugin, "input", body).unwrap()
+}
+
+fn get<'a>(e: &'a Event, name: &str) -> Option<&'a Value> {
+    e.get(&FieldRef::parse(name).unwrap())
+}
+
+/// Waits until `port` (a counter the input fills once bound) is set.
+fn bound_port(port: &AtomicU64) -> u16 {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let p = port.load(Ordering::Relaxed);
+        if p != 0 {
+            return p as u16;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the input did not bind within 10 s"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Sends `payloads` to `port` in rounds of 50, each round only once the input has read
+/// the last (its `read` counter), so the kernel's receive buffer never overflows and
+/// every loss the test sees is the input's.
+async fn send_paced(payloads: &[Vec<u8>], port: u16, read: &AtomicU64) {
+    let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let start = read.load(Ordering::Relaxed);
+    for (round, chunk) in payloads.chunks(50).enumerate() {
+        for p in chunk {
+            sender.send_to(p, ("127.0.0.1", port)).unwrap();
+        }
+        let want = start + (round * 50 + chunk.len()) as u64;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while read.load(Ordering::Relaxed) < want {
+            assert!(
+                Instant::now() < deadline,
+                "the input read {} of {want} datagrams within 10 s",
+                read.load(Ordering::Relaxed) - start
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+}
+
+fn syslog_lines() -> Vec<String> {
+    String::from_utf8(common::gunzip("tests/data/syslog-2000.log.gz"))
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+// ---------------------------------------------------------------------------- udp
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn udp_every_datagram_is_one_event_with_the_sender_ip() {
+    let mut opts = options("udp", "host => '127.0.0.1' port => 0");
+    let input = sluice::inputs::udp::UdpInput::build(&mut opts).unwrap();
+    opts.finish().unwrap();
+    let stats = input.stats();
+    let running = Running::start(Box::new(input), 100_000);
+    let port = bound_port(&stats.bound_port);
+    let lines = syslog_lines();
+    // Each datagram ends with a newline, as most senders write them: `plain` keeps it.
+    let payloads: Vec<Vec<u8>> = lines
+        .iter()
+        .map(|l| format!("{l}\n").into_bytes())
+        .collect();
+    send_paced(&payloads, port, &stats.datagrams).await;
+    let events = running.take(lines.len(), Duration::from_secs(20)).await;
+    let mut messages: Vec<&str> = events
+        .iter()
+        .map(|e| e.get_str("message").unwrap())
+        .collect();
+    let mut expected: Vec<String> = lines.iter().map(|l| format!("{l}\n")).collect();
+    messages.sort_unstable();
+    expected.sort_unstable();
+    assert_eq!(messages, expected);
+    for e in &events {
+        assert_eq!(
+            get(e, "[host][ip]"),
+            Some(&Value::String("127.0.0.1".into()))
+        );
+    }
+    assert_eq!(stats.dropped.load(Ordering::Relaxed), 0);
+    assert_eq!(stats.datagrams.load(Ordering::Relaxed), lines.len() as u64);
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn udp_line_codec_splits_and_legacy_names_the_host_field() {
+    let mut opts = options(
+        "udp",
+        "host => '127.0.0.1' port => 0 codec => line ecs_compatibility => disabled",
+    );
+    let input = sluice::inputs::udp::UdpInput::build(&mut opts).unwrap();
+    opts.finish().unwrap();
+    let stats = input.stats();
+    let running = Running::start(Box::new(input), 1000);
+    let port = bound_port(&stats.bound_port);
+    let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sender
+        .send_to(b"one\ntwo\nthree\n", ("127.0.0.1", port))
+        .unwrap();
+    sender.send_to(br#"{"a":1}"#, ("127.0.0.1", port)).unwrap();
+    let events = running.take(4, Duration::from_secs(10)).await;
+    let messages: Vec<&str> = events
+        .iter()
+        .map(|e| e.get_str("message").unwrap())
+        .collect();
+    assert_eq!(messages, vec!["one", "two", "three", r#"{"a":1}"#]);
+    assert_eq!(events[0].get_str("host"), Some("127.0.0.1"));
+    running.stop().await;
+
+    // The json codec: a datagram is one document; the sender's own `host` wins.
+    let mut opts = options(
+        "udp",
+        "host => '127.0.0.1' port => 0 codec => json source_ip_fieldname => 'host'",
+    );
+    let input = sluice::inputs::udp::UdpInput::build(&mut opts).unwrap();
+    let stats = input.stats();
+    let running = Running::start(Box::new(input), 1000);
+    let port = bound_port(&stats.bound_port);
+    sender
+        .send_to(br#"{"host":"app-1","n":1}"#, ("127.0.0.1", port))
+        .unwrap();
+    sender.send_to(br#"{"n":2}"#, ("127.0.0.1", port)).unwrap();
+    let mut events = running.take(2, Duration::from_secs(10)).await;
+    events.sort_by_key(|e| format!("{:?}", e.get_field("n")));
+    assert_eq!(events[0].get_str("host"), Some("app-1"));
+    assert_eq!(events[1].get_str("host"), Some("127.0.0.1"));
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn udp_a_full_queue_drops_and_counts_instead_of_blocking_the_socket() {
+    // The pipeline queue holds 10 events and nobody pops it: the workers wait, the
+    // hand-off fills (queue_size 50) and the rest is dropped, counted.
+    let mut opts = options(
+        "udp",
+        "host => '127.0.0.1' port => 0 queue_size => 50 workers => 1 receive_buffer_bytes => 65536",
+    );
+    let input = sluice::inputs::udp::UdpInput::build(&mut opts).unwrap();
+    opts.finish().unwrap();
+    let stats = input.stats();
+    let running = Running::start(Box::new(input), 10);
+    let port = bound_port(&stats.bound_port);
+    let sent = 2000u64;
+    let payloads: Vec<Vec<u8>> = (0..sent)
+        .map(|i| format!("datagram {i}").into_bytes())
+        .collect();
+    // Paced on what the reader read: it must go on reading while the pipeline is stuck.
+    send_paced(&payloads, port, &stats.datagrams).await;
+    let dropped = stats.dropped.load(Ordering::Relaxed);
+    assert!(dropped > 0, "nothing dropped with a full queue");
+    // What was not dropped is all delivered once the pipeline takes it.
+    let events = running.drain(Duration::from_millis(500)).await;
+    assert_eq!(events.len() as u64 + dropped, sent);
+    assert!(stats.receive_buffer_bytes.load(Ordering::Relaxed) > 0);
+    running.stop().await;
+}
+
+#[test]
+fn udp_options_are_checked() {
+    let build = |body: &str| sluice::inputs::udp::UdpInput::build(&mut options("udp", body));
+    assert!(build("host => '127.0.0.1'").is_err(), "port is required");
+    assert!(build("port => 70000").is_err());
+    assert!(build("port => 5000 workers => 0").is_err());
+    assert!(build("port => 5000 queue_size => 0").is_err());
+    assert!(build("port => 5000 buffer_size => 0").is_err());
+    assert!(build("port => 5000 ecs_compatibility => v9").is_err());
+    assert!(build("port => 5000 buffer_size => 9000 workers => 4 queue_size => 10").is_ok());
+}
