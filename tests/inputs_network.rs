@@ -1,4 +1,4 @@
-//! The network inputs against real sockets on 127.0.0.1: each test
+//! The network inputs (`udp`, `syslog`) against real sockets on 127.0.0.1: each test
 //! runs the input on a memory queue, sends with std sockets, and reads what was queued.
 
 mod common;
@@ -9,7 +9,8 @@ use sluice::event::{Event, Value};
 use sluice::inputs::{Input, InputContext};
 use sluice::plugin::Options;
 use sluice::queue::{MemoryQueue, Queue};
-use std::net::UdpSocket;
+use std::io::Write;
+use std::net::{TcpStream, UdpSocket};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -261,4 +262,170 @@ fn udp_options_are_checked() {
     assert!(build("port => 5000 buffer_size => 0").is_err());
     assert!(build("port => 5000 ecs_compatibility => v9").is_err());
     assert!(build("port => 5000 buffer_size => 9000 workers => 4 queue_size => 10").is_ok());
+}
+
+// ------------------------------------------------------------------------- syslog
+
+/// What the syslog input must make of one RFC 3164 line of the test data.
+fn expected_priority(line: &str) -> Option<i64> {
+    let rest = line.strip_prefix('<')?;
+    rest[..rest.find('>')?].parse().ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn syslog_tcp_and_udp_share_one_port() {
+    let mut opts = options(
+        "syslog",
+        "host => '127.0.0.1' port => 0 ecs_compatibility => disabled timezone => 'UTC'",
+    );
+    let input = sluice::inputs::syslog::SyslogInput::build(&mut opts).unwrap();
+    opts.finish().unwrap();
+    let stats = input.stats();
+    let running = Running::start(Box::new(input), 100_000);
+    let port = bound_port(&stats.bound_port);
+    assert!(
+        common::wait_for_port(port, Duration::from_secs(10)),
+        "no tcp listener on the udp port"
+    );
+    let lines = syslog_lines();
+    let (by_tcp, by_udp) = lines.split_at(lines.len() / 2);
+    let mut tcp = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    for line in by_tcp {
+        tcp.write_all(line.as_bytes()).unwrap();
+        tcp.write_all(b"\n").unwrap();
+    }
+    tcp.flush().unwrap();
+    let payloads: Vec<Vec<u8>> = by_udp.iter().map(|l| l.clone().into_bytes()).collect();
+    // Paced on the input's own counter (TCP lines count too, so wait for them first).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while stats.messages_received.load(Ordering::Relaxed) < by_tcp.len() as u64 {
+        assert!(
+            Instant::now() < deadline,
+            "tcp lines not all read within 20 s"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    send_paced(&payloads, port, &stats.messages_received).await;
+    let events = running.take(lines.len(), Duration::from_secs(20)).await;
+    assert_eq!(events.len(), lines.len());
+
+    let mut sent: std::collections::HashSet<String> = lines.iter().cloned().collect();
+    let mut parsed = 0;
+    for e in &events {
+        // The line back from the parsed fields (a parse failure keeps it whole).
+        let line = match (e.get_str("timestamp"), e.get_field("priority")) {
+            (Some(ts), Some(Value::Int(pri))) if !e.has_tag("_grokparsefailure_sysloginput") => {
+                format!(
+                    "<{pri}>{ts} {} {}[{}]: {}",
+                    e.get_str("logsource").unwrap(),
+                    e.get_str("program").unwrap(),
+                    e.get_str("pid").unwrap(),
+                    e.get_str("message").unwrap()
+                )
+            }
+            _ => e.get_str("message").unwrap().to_string(),
+        };
+        assert!(sent.remove(&line), "not sent, or seen twice: {line}");
+        let line = &line;
+        assert_eq!(e.get_str("host"), Some("127.0.0.1"));
+        match expected_priority(line) {
+            Some(pri) => {
+                parsed += 1;
+                assert!(!e.has_tag("_grokparsefailure_sysloginput"), "{line}: {e:?}");
+                assert_eq!(get(e, "priority"), Some(&Value::Int(pri)), "{line}");
+                assert_eq!(get(e, "severity"), Some(&Value::Int(pri & 7)));
+                assert_eq!(get(e, "facility"), Some(&Value::Int(pri >> 3)));
+                assert!(e.get_str("severity_label").is_some());
+                let program = e.get_str("program").unwrap();
+                assert!(line.contains(&format!(" {program}[")), "{line}");
+                let stamp = e.timestamp().unwrap().to_string();
+                assert!(stamp.contains("-11-21T"), "{line}: {stamp}");
+            }
+            None => {
+                assert!(e.has_tag("_grokparsefailure_sysloginput"), "{line}");
+                assert!(e.get_str("message") == Some(line.as_str()));
+                assert_eq!(get(e, "priority"), Some(&Value::Int(13)));
+                assert_eq!(e.get_str("facility_label"), Some("user-level"));
+                assert_eq!(e.get_str("severity_label"), Some("Notice"));
+            }
+        }
+    }
+    let unknown = lines.len() - parsed;
+    assert!(
+        parsed > 900 && unknown > 900,
+        "the data mixes both: {parsed} / {unknown}"
+    );
+    assert_eq!(
+        stats.unknown_messages.load(Ordering::Relaxed),
+        unknown as u64
+    );
+    drop(tcp);
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn syslog_rfc5424_over_tcp_with_ecs_names() {
+    let mut opts = options("syslog", "host => '127.0.0.1' port => 0");
+    let input = sluice::inputs::syslog::SyslogInput::build(&mut opts).unwrap();
+    opts.finish().unwrap();
+    let stats = input.stats();
+    let running = Running::start(Box::new(input), 1000);
+    let port = bound_port(&stats.bound_port);
+    assert!(common::wait_for_port(port, Duration::from_secs(10)));
+    let mut tcp = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    // The RFC 5424 examples (section 6.5), the last without a newline: kept at close.
+    tcp.write_all(
+        b"<34>1 2003-10-11T22:14:15.003Z mymachine.example.com su - ID47 - 'su root' failed for lonvick on /dev/pts/8\n\
+          <165>1 2003-08-24T05:14:15.000003-07:00 192.0.2.1 myproc 8710 - - %% It's time to make the do-nuts.\r\n\
+          <190>Nov 21 00:00:00 web-3 nginx[42]: GET / 200",
+    )
+    .unwrap();
+    drop(tcp);
+    let events = running.take(3, Duration::from_secs(10)).await;
+    let e = &events[0];
+    assert_eq!(get(e, "[log][syslog][priority]"), Some(&Value::Int(34)));
+    assert_eq!(
+        get(e, "[log][syslog][facility][name]"),
+        Some(&Value::String("security/authorization".into()))
+    );
+    assert_eq!(
+        get(e, "[host][hostname]"),
+        Some(&Value::String("mymachine.example.com".into()))
+    );
+    assert_eq!(
+        get(e, "[host][ip]"),
+        Some(&Value::String("127.0.0.1".into()))
+    );
+    assert_eq!(get(e, "[process][name]"), Some(&Value::String("su".into())));
+    assert_eq!(
+        e.get_str("message"),
+        Some("'su root' failed for lonvick on /dev/pts/8")
+    );
+    assert_eq!(
+        e.timestamp().unwrap().to_string(),
+        "2003-10-11T22:14:15.003Z"
+    );
+    let e = &events[1];
+    assert_eq!(get(e, "[process][pid]"), Some(&Value::Int(8710)));
+    assert_eq!(
+        get(e, "[log][syslog][severity][name]"),
+        Some(&Value::String("Notice".into()))
+    );
+    assert_eq!(
+        e.get_str("message"),
+        Some("%% It's time to make the do-nuts.")
+    );
+    let e = &events[2];
+    assert_eq!(
+        get(e, "[process][name]"),
+        Some(&Value::String("nginx".into()))
+    );
+    assert_eq!(get(e, "[process][pid]"), Some(&Value::Int(42)));
+    assert_eq!(
+        get(e, "[event][original]"),
+        Some(&Value::String(
+            "<190>Nov 21 00:00:00 web-3 nginx[42]: GET / 200".into()
+        ))
+    );
+    running.stop().await;
 }

@@ -11,6 +11,7 @@ pub mod generator;
 pub mod kafka;
 pub mod listener;
 pub mod stdin;
+pub mod syslog;
 pub mod tcp;
 pub mod tls;
 pub mod udp;
@@ -160,6 +161,7 @@ pub static REGISTRY: Registry<Box<dyn Input>> = Registry {
         #[cfg(not(feature = "kafka"))]
         ("kafka", |o| Err(crate::plugin::without_kafka(o))),
         ("stdin", |o| Ok(Box::new(stdin::StdinInput::build(o)?))),
+        ("syslog", |o| Ok(Box::new(syslog::SyslogInput::build(o)?))),
         ("tcp", |o| Ok(Box::new(tcp::TcpInput::build(o)?))),
         ("udp", |o| Ok(Box::new(udp::UdpInput::build(o)?))),
     ],
