@@ -429,3 +429,290 @@ async fn syslog_rfc5424_over_tcp_with_ecs_names() {
     );
     running.stop().await;
 }
+
+// --------------------------------------------------------------------------- http
+
+fn http_input(body: &str) -> (Running, u16, Arc<sluice::inputs::http::HttpStats>) {
+    http_input_on(body, 100_000)
+}
+
+fn http_input_on(
+    body: &str,
+    max_events: usize,
+) -> (Running, u16, Arc<sluice::inputs::http::HttpStats>) {
+    let mut opts = options("http", &format!("host => '127.0.0.1' port => 0 {body}"));
+    let input = sluice::inputs::http::HttpInput::build(&mut opts).unwrap();
+    opts.finish().unwrap();
+    let stats = input.stats();
+    let running = Running::start(Box::new(input), max_events);
+    let port = bound_port(&stats.bound_port);
+    (running, port, stats)
+}
+
+fn json_lines(n: usize) -> Vec<serde_json::Value> {
+    String::from_utf8(common::gunzip("tests/data/json-20000.log.gz"))
+        .unwrap()
+        .lines()
+        .take(n)
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_answers_only_once_the_batch_is_safe() {
+    let (running, port, stats) = http_input("");
+    let docs = json_lines(500);
+    let body = serde_json::to_vec(&docs).unwrap();
+    let request = tokio::spawn(async move {
+        reqwest::Client::new()
+            .post(format!("http://127.0.0.1:{port}/ingest?x=1"))
+            .header("content-type", "application/json; charset=utf-8")
+            .header("x-request-id", "abc")
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    });
+    // The events are queued, but nobody made them safe yet: no answer.
+    let batch = tokio::time::timeout(
+        Duration::from_secs(10),
+        running.queue.pop(1000, Duration::ZERO),
+    )
+    .await
+    .expect("the request's events were not queued within 10 s")
+    .unwrap();
+    assert_eq!(batch.len(), docs.len(), "one event per array element");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!request.is_finished(), "answered before the batch was safe");
+    let e = &batch.events[0];
+    assert_eq!(
+        get(e, "[host][ip]"),
+        Some(&Value::String("127.0.0.1".into()))
+    );
+    assert_eq!(
+        get(e, "[http][method]"),
+        Some(&Value::String("POST".into()))
+    );
+    assert_eq!(
+        get(e, "[url][path]"),
+        Some(&Value::String("/ingest".into()))
+    );
+    assert_eq!(get(e, "[url][port]"), Some(&Value::Int(port as i64)));
+    assert_eq!(
+        get(e, "[http][request][mime_type]"),
+        Some(&Value::String("application/json".into()))
+    );
+    assert_eq!(
+        get(
+            e,
+            "[@metadata][input][http][request][headers][http_x_request_id]"
+        ),
+        Some(&Value::String("abc".into()))
+    );
+    for (event, doc) in batch.events.iter().zip(&docs) {
+        assert_eq!(event.get_str("message"), doc["message"].as_str());
+    }
+    drop(batch);
+    let response = tokio::time::timeout(Duration::from_secs(10), request)
+        .await
+        .expect("no answer within 10 s of the ack")
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "text/plain");
+    assert_eq!(response.text().await.unwrap(), "ok");
+    assert_eq!(stats.events.load(Ordering::Relaxed), docs.len() as u64);
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_a_failed_batch_is_answered_503_and_a_busy_input_429() {
+    let (running, port, stats) = http_input("max_pending_requests => 1");
+    let client = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{port}/");
+    let first = tokio::spawn({
+        let (client, url) = (client.clone(), url.clone());
+        async move { client.post(url).body("one").send().await.unwrap() }
+    });
+    let batch = tokio::time::timeout(
+        Duration::from_secs(10),
+        running.queue.pop(10, Duration::ZERO),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    // The only slot is taken by the first request, which waits for its ack.
+    let second = client.post(&url).body("two").send().await.unwrap();
+    assert_eq!(second.status(), 429);
+    assert_eq!(stats.rejected_busy.load(Ordering::Relaxed), 1);
+    batch.fail();
+    drop(batch);
+    let first = tokio::time::timeout(Duration::from_secs(10), first)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        first.status(),
+        503,
+        "a batch not made safe must not be answered ok"
+    );
+    // The slot is free again.
+    let third = tokio::spawn({
+        let (client, url) = (client.clone(), url.clone());
+        async move { client.post(url).body("three").send().await.unwrap() }
+    });
+    let batch = running.take(1, Duration::from_secs(10)).await;
+    assert_eq!(batch[0].get_str("message"), Some("three"));
+    let third = tokio::time::timeout(Duration::from_secs(10), third)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(third.status(), 200);
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_limits_auth_codes_and_compression() {
+    let (running, port, stats) = http_input(
+        "max_content_length => 1000 user => 'ingest' password => 's3cret' response_code => 202 \
+         response_headers => { 'X-Answer' => 'yes' } ecs_compatibility => disabled",
+    );
+    let client = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{port}/hook");
+    let r = client
+        .post(&url)
+        .body("no credentials")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = client
+        .post(&url)
+        .basic_auth("ingest", Some("wrong"))
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = client
+        .post(&url)
+        .basic_auth("ingest", Some("s3cret"))
+        .body(vec![b'a'; 1001])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    assert_eq!(stats.rejected_too_large.load(Ordering::Relaxed), 1);
+    // A gzip body that inflates past the limit is refused too; one under it is read.
+    let gz = |data: &[u8]| {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        enc.write_all(data).unwrap();
+        enc.finish().unwrap()
+    };
+    let r = client
+        .post(&url)
+        .basic_auth("ingest", Some("s3cret"))
+        .header("content-encoding", "gzip")
+        .body(gz(&[b'b'; 5000]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    assert!(
+        running.drain(Duration::from_millis(200)).await.is_empty(),
+        "refused requests queued events"
+    );
+    let consumer = tokio::spawn({
+        let queue = running.queue.clone();
+        // The events are kept, the batch (and its ack) let go: the request is answered.
+        async move { std::mem::take(&mut queue.pop(10, Duration::ZERO).await.unwrap().events) }
+    });
+    let r = client
+        .post(&url)
+        .basic_auth("ingest", Some("s3cret"))
+        .header("content-type", "text/plain")
+        .header("content-encoding", "gzip")
+        .body(gz(b"line one\nline two"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    assert_eq!(r.headers()["x-answer"], "yes");
+    let events = consumer.await.unwrap();
+    let e = &events[0];
+    assert_eq!(
+        e.get_str("message"),
+        Some("line one\nline two"),
+        "plain: the body is one event"
+    );
+    assert_eq!(e.get_str("host"), Some("127.0.0.1"));
+    assert_eq!(
+        get(e, "[headers][request_method]"),
+        Some(&Value::String("POST".into()))
+    );
+    assert_eq!(
+        get(e, "[headers][request_path]"),
+        Some(&Value::String("/hook".into()))
+    );
+    assert_eq!(
+        get(e, "[headers][content_type]"),
+        Some(&Value::String("text/plain".into()))
+    );
+    assert_eq!(
+        get(e, "[headers][http_version]"),
+        Some(&Value::String("HTTP/1.1".into()))
+    );
+    assert!(
+        get(e, "[http][method]").is_none(),
+        "no ECS fields with ecs_compatibility disabled"
+    );
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_over_tls() {
+    use rcgen::{CertificateParams, KeyPair};
+    let dir = tempfile::tempdir().unwrap();
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["127.0.0.1".into(), "localhost".into()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let cert_path = dir.path().join("server.pem");
+    let key_path = dir.path().join("server.key");
+    std::fs::write(&cert_path, cert.pem()).unwrap();
+    std::fs::write(&key_path, key.serialize_pem()).unwrap();
+    let (running, port, _) = http_input(&format!(
+        "ssl_enabled => true ssl_certificate => '{}' ssl_key => '{}'",
+        cert_path.display(),
+        key_path.display()
+    ));
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(cert.pem().as_bytes()).unwrap())
+        .build()
+        .unwrap();
+    let consumer = tokio::spawn({
+        let queue = running.queue.clone();
+        // The events are kept, the batch (and its ack) let go: the request is answered.
+        async move { std::mem::take(&mut queue.pop(10, Duration::ZERO).await.unwrap().events) }
+    });
+    let r = client
+        .put(format!("https://localhost:{port}/"))
+        .header("content-type", "application/json")
+        .body(serde_json::json!({"message": "over tls", "n": 7}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let events = consumer.await.unwrap();
+    assert_eq!(events[0].get_str("message"), Some("over tls"));
+    assert_eq!(events[0].get_field("n"), Some(&Value::Int(7)));
+    // Plain HTTP to a TLS port gets no answer.
+    let plain = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}/"))
+        .body("x")
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await;
+    assert!(plain.is_err() || !plain.unwrap().status().is_success());
+    running.stop().await;
+}

@@ -7,6 +7,7 @@ pub mod budget;
 pub mod dead_letter_queue;
 pub mod fuzzing;
 pub mod generator;
+pub mod http;
 #[cfg(feature = "kafka")]
 pub mod kafka;
 pub mod listener;
@@ -156,6 +157,7 @@ pub static REGISTRY: Registry<Box<dyn Input>> = Registry {
         ("generator", |o| {
             Ok(Box::new(generator::GeneratorInput::build(o)?))
         }),
+        ("http", |o| Ok(Box::new(http::HttpInput::build(o)?))),
         #[cfg(feature = "kafka")]
         ("kafka", |o| Ok(Box::new(kafka::KafkaInput::build(o)?))),
         #[cfg(not(feature = "kafka"))]
