@@ -5,6 +5,7 @@
 pub mod beats;
 pub mod budget;
 pub mod dead_letter_queue;
+pub mod file;
 pub mod fuzzing;
 pub mod generator;
 pub mod http;
@@ -154,6 +155,7 @@ pub static REGISTRY: Registry<Box<dyn Input>> = Registry {
         ("dead_letter_queue", |o| {
             Ok(Box::new(dead_letter_queue::DeadLetterQueueInput::build(o)?))
         }),
+        ("file", |o| Ok(Box::new(file::FileInput::build(o)?))),
         ("generator", |o| {
             Ok(Box::new(generator::GeneratorInput::build(o)?))
         }),
