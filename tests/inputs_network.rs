@@ -295,7 +295,11 @@ async fn syslog_tcp_and_udp_share_one_port() {
         tcp.write_all(b"\n").unwrap();
     }
     tcp.flush().unwrap();
-    let payloads: Vec<Vec<u8>> = by_udp.iter().map(|l| l.clone().into_bytes()).collect();
+    // Each datagram ends with a newline, as syslog senders write them.
+    let payloads: Vec<Vec<u8>> = by_udp
+        .iter()
+        .map(|l| format!("{l}\n").into_bytes())
+        .collect();
     // Paced on the input's own counter (TCP lines count too, so wait for them first).
     let deadline = Instant::now() + Duration::from_secs(20);
     while stats.messages_received.load(Ordering::Relaxed) < by_tcp.len() as u64 {

@@ -464,7 +464,12 @@ impl SyslogInput {
                 match r {
                     Ok((n, from)) => {
                         bytes += n;
-                        self.add(&buf[..n], &from.ip().to_string(), &mut events);
+                        // Senders end datagrams with a newline; Logstash's grok (whose
+                        // `.` stops at a newline) leaves it out of `message`, and so
+                        // does this.
+                        let payload = buf[..n].strip_suffix(b"\n").unwrap_or(&buf[..n]);
+                        let payload = payload.strip_suffix(b"\r").unwrap_or(payload);
+                        self.add(payload, &from.ip().to_string(), &mut events);
                     }
                     Err(e) => {
                         tracing::debug!(input = ctx.id(), error = %e, "syslog udp receive failed")
