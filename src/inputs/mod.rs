@@ -5,14 +5,18 @@
 pub mod beats;
 pub mod budget;
 pub mod dead_letter_queue;
+pub mod file;
 pub mod fuzzing;
 pub mod generator;
+pub mod http;
 #[cfg(feature = "kafka")]
 pub mod kafka;
 pub mod listener;
 pub mod stdin;
+pub mod syslog;
 pub mod tcp;
 pub mod tls;
+pub mod udp;
 
 use crate::batch::Batch;
 use crate::config::Error as ConfigError;
@@ -179,15 +183,19 @@ pub static REGISTRY: Registry<Box<dyn Input>> = Registry {
         ("dead_letter_queue", |o| {
             Ok(Box::new(dead_letter_queue::DeadLetterQueueInput::build(o)?))
         }),
+        ("file", |o| Ok(Box::new(file::FileInput::build(o)?))),
         ("generator", |o| {
             Ok(Box::new(generator::GeneratorInput::build(o)?))
         }),
+        ("http", |o| Ok(Box::new(http::HttpInput::build(o)?))),
         #[cfg(feature = "kafka")]
         ("kafka", |o| Ok(Box::new(kafka::KafkaInput::build(o)?))),
         #[cfg(not(feature = "kafka"))]
         ("kafka", |o| Err(crate::plugin::without_kafka(o))),
         ("stdin", |o| Ok(Box::new(stdin::StdinInput::build(o)?))),
+        ("syslog", |o| Ok(Box::new(syslog::SyslogInput::build(o)?))),
         ("tcp", |o| Ok(Box::new(tcp::TcpInput::build(o)?))),
+        ("udp", |o| Ok(Box::new(udp::UdpInput::build(o)?))),
     ],
 };
 
