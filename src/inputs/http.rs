@@ -254,7 +254,7 @@ impl HttpInput {
             ecs,
             remote_host_target_field,
             request_headers_target_field,
-            budget: MemoryBudget::global(),
+            budget: MemoryBudget::shared(opts.context()),
             stats: Arc::default(),
         })
     }

@@ -370,7 +370,7 @@ impl SyslogInput {
             decoder,
             relay,
             batch_size: opts.context().batch_size.max(1),
-            budget: MemoryBudget::global(),
+            budget: MemoryBudget::shared(opts.context()),
             stats: Arc::default(),
         })
     }
