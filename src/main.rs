@@ -13,29 +13,6 @@ use std::time::Duration;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// mimalloc's `mi_option_purge_delay` (enum `mi_option_e` of mimalloc 3, which
-/// `libmimalloc-sys` builds; its Rust bindings do not name this option).
-const MI_OPTION_PURGE_DELAY: std::ffi::c_int = 15;
-
-extern "C" {
-    /// Sets an option's value unless the environment (`MIMALLOC_<OPTION>`) set it.
-    fn mi_option_set_default(option: std::ffi::c_int, value: std::ffi::c_long);
-}
-
-/// Returns freed memory to the OS at once. mimalloc delays purging freed pages (1 s by
-/// default) and runs the delayed purge only when the thread that freed them allocates
-/// again; the runtime threads that served a burst of connections then sit idle, so
-/// what those connections held (up to the inputs' memory budget) stayed resident
-/// after they left. Immediate purging costs a `madvise` per freed span, not measurable
-/// on the benches; `MIMALLOC_PURGE_DELAY` still overrides it.
-fn tune_allocator() {
-    // SAFETY: `mi_option_set_default` is a plain C function of the mimalloc library that
-    // is linked as the global allocator; it takes an option number and a value by
-    // value, touches no memory of ours, and is safe to call at any time from any thread
-    // (it writes one word of the option table).
-    unsafe { mi_option_set_default(MI_OPTION_PURGE_DELAY, 0) }
-}
-
 #[derive(Parser, Debug)]
 #[command(
     name = "sluice",
@@ -316,7 +293,6 @@ fn say(out: &mut impl std::io::Write, line: std::fmt::Arguments) {
 }
 
 fn main() -> ExitCode {
-    tune_allocator();
     let cli = Cli::parse();
     if let Some(Command::Grok {
         pattern,
