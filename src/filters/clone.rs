@@ -3,10 +3,10 @@
 //! to its `tags`, as Logstash 8 does.
 
 use super::common::CommonOptions;
-use super::ecs::Ecs;
 use super::Filter;
 use crate::config::Error;
 use crate::event::{Event, Value};
+use crate::plugin::ecs::Ecs;
 use crate::plugin::Options;
 
 pub struct Clone {

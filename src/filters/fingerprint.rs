@@ -4,11 +4,11 @@
 //! Logstash does (maps sorted by key, `|` between parts), so the same event gives the
 //! same fingerprint in both.
 
-use super::ecs::Ecs;
 use super::{EventFilter, Outcome};
 use crate::config::Error;
 use crate::event::field_ref::FieldRef;
 use crate::event::{Event, Value};
+use crate::plugin::ecs::Ecs;
 use crate::plugin::Options;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};

@@ -7,12 +7,12 @@
 //! still loads, with a warning, and every event is tagged `_geoip_database_unavailable`.
 //! A file that exists but is not a MaxMind database is a configuration error.
 
-use super::ecs::Ecs;
 use super::lru::{CacheStats, PerThreadLru};
 use super::{EventFilter, Outcome};
 use crate::config::Error;
 use crate::event::field_ref::FieldRef;
 use crate::event::{new_map, Event, Value};
+use crate::plugin::ecs::Ecs;
 use crate::plugin::Options;
 use maxminddb::{geoip2, Reader};
 use std::net::IpAddr;

@@ -10,7 +10,6 @@ pub mod csv;
 pub mod date;
 pub mod dissect;
 pub mod drop;
-pub mod ecs;
 pub mod error_stats;
 pub mod fingerprint;
 pub mod geoip;

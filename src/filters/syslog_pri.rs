@@ -2,11 +2,11 @@
 //! and labels (ECS: `[log][syslog][facility][code]` etc.; legacy: `syslog_facility`).
 //! A missing PRI counts as 13 (user-level notice), as in Logstash.
 
-use super::ecs::Ecs;
 use super::{EventFilter, Outcome};
 use crate::config::Error;
 use crate::event::field_ref::FieldRef;
 use crate::event::{Event, Value};
+use crate::plugin::ecs::Ecs;
 use crate::plugin::Options;
 
 pub const PARSE_FAILURE: &str = "_syslogpriparsefailure";

@@ -8,12 +8,12 @@
 //! for neither a timer thread nor a lock per event.
 
 use super::common::CommonOptions;
-use super::ecs::Ecs;
 use super::Filter;
 use crate::config::Error;
 use crate::event::field_ref::FieldRef;
 use crate::event::sprintf::Template;
 use crate::event::{Event, Value};
+use crate::plugin::ecs::Ecs;
 use crate::plugin::Options;
 use indexmap::IndexMap;
 use std::path::PathBuf;

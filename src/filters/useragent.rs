@@ -4,12 +4,12 @@
 //! then served from an LRU cache (`lru_cache_size`), since real traffic repeats a few
 //! hundred agents.
 
-use super::ecs::Ecs;
 use super::lru::{CacheStats, PerThreadLru};
 use super::{EventFilter, Outcome};
 use crate::config::Error;
 use crate::event::field_ref::FieldRef;
 use crate::event::{Event, Value};
+use crate::plugin::ecs::Ecs;
 use crate::plugin::Options;
 use serde::Deserialize;
 use std::sync::{Arc, OnceLock};

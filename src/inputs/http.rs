@@ -33,7 +33,7 @@ use crate::codecs::Decoder;
 use crate::config::Error;
 use crate::event::field_ref::FieldRef;
 use crate::event::{Event, Timestamp, Value};
-use crate::filters::ecs::Ecs;
+use crate::plugin::ecs::Ecs;
 use crate::plugin::{Options, Secret};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};

@@ -18,7 +18,7 @@ use crate::codecs::Decoder;
 use crate::config::Error;
 use crate::event::field_ref::FieldRef;
 use crate::event::{Timestamp, Value};
-use crate::filters::ecs::Ecs;
+use crate::plugin::ecs::Ecs;
 use crate::plugin::Options;
 use bytes::Bytes;
 use std::net::{IpAddr, SocketAddr};

@@ -4,6 +4,7 @@
 //! above `config/` and `event/`.
 
 mod context;
+pub mod ecs;
 mod options;
 mod registry;
 pub mod secret;
