@@ -12,11 +12,11 @@
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use sluice::event::{Event, Timestamp, Value};
 use sluice::filters::common::CommonOptions;
-use sluice::filters::grok::compiler;
-use sluice::filters::grok::library::PatternLibrary;
-use sluice::filters::grok::matcher::{MatchResult, Matcher, Scratch};
 use sluice::filters::grok::Grok;
 use sluice::filters::Filter;
+use sluice::grok::compiler;
+use sluice::grok::library::PatternLibrary;
+use sluice::grok::matcher::{MatchResult, Matcher, Scratch};
 use sluice::plugin::Options;
 use std::io::Read;
 

@@ -11,6 +11,7 @@ pub mod codecs;
 pub mod config;
 pub mod event;
 pub mod filters;
+pub mod grok;
 pub mod inputs;
 #[cfg(feature = "kafka")]
 pub mod kafka;

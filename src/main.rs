@@ -156,7 +156,7 @@ enum Command {
 }
 
 fn grok_debug(pattern: &str, match_file: Option<&PathBuf>, dirs: &[PathBuf]) -> anyhow::Result<()> {
-    use sluice::filters::grok::{debug::Debugger, library::PatternLibrary};
+    use sluice::grok::{debug::Debugger, library::PatternLibrary};
     use std::io::{BufRead, Write};
     let mut lib = PatternLibrary::bundled();
     for d in dirs {

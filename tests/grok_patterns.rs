@@ -7,9 +7,10 @@
 
 use sluice::event::{Event, Timestamp};
 use sluice::filters::common::CommonOptions;
-use sluice::filters::grok::library::{PatternLibrary, BUNDLED};
-use sluice::filters::grok::{compile_pattern, CompileSettings, EngineKind, Grok};
+use sluice::filters::grok::Grok;
 use sluice::filters::EventFilter;
+use sluice::grok::library::{PatternLibrary, BUNDLED};
+use sluice::grok::{compile_pattern, CompileSettings, EngineKind};
 use sluice::plugin::Options;
 
 fn grok(pattern: &str) -> Grok {

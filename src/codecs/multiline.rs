@@ -19,9 +19,9 @@
 
 use crate::config::Error;
 use crate::event::{Event, Timestamp};
-use crate::filters::grok::compiler::expand;
-use crate::filters::grok::library::PatternLibrary;
-use crate::filters::grok::matcher::Matcher;
+use crate::grok::compiler::expand;
+use crate::grok::library::PatternLibrary;
+use crate::grok::matcher::Matcher;
 use crate::plugin::Options;
 use std::path::Path;
 use std::sync::Arc;

@@ -1,9 +1,11 @@
 //! The event: an ordered map of fields, `@timestamp`, `tags`, and `@metadata` that
 //! travels with the event but never reaches an output.
 
+pub mod date_parse;
 pub mod field_ref;
 pub mod joda;
 mod json;
+pub mod ruby_number;
 pub mod sprintf;
 pub mod timestamp;
 mod value;

@@ -5,6 +5,7 @@
 use super::{EventFilter, Outcome};
 use crate::config::Error;
 use crate::event::field_ref::FieldRef;
+use crate::event::ruby_number::ruby_to_i;
 use crate::event::{Event, Value};
 use crate::plugin::ecs::Ecs;
 use crate::plugin::Options;
@@ -58,24 +59,6 @@ pub struct SyslogPri {
     severity_code: FieldRef,
     facility_label: FieldRef,
     severity_label: FieldRef,
-}
-
-/// Ruby's `to_i`: leading digits (after an optional sign), else 0.
-fn ruby_to_i(s: &str) -> i64 {
-    let t = s.trim_start();
-    let (neg, digits) = match t.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, t.strip_prefix('+').unwrap_or(t)),
-    };
-    let end = digits
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(digits.len());
-    let n = digits[..end].parse::<i64>().unwrap_or(0);
-    if neg {
-        -n
-    } else {
-        n
-    }
 }
 
 impl SyslogPri {

@@ -1,6 +1,6 @@
 //! `syslog` input: RFC 3164 (and RFC 5424) messages over TCP and UDP on the same port.
 //!
-//! Like Logstash's, it is a relay parser built from two filters: a grok filter on
+//! Like Logstash's, it is a relay parser built from grok and date parsing: grok on
 //! `syslog_field` (`grok_pattern`, by default `<%{POSINT:priority}>%{SYSLOGLINE}`, which
 //! overwrites `message` with the text after the header) and a date filter on the parsed
 //! `timestamp` (`MMM dd HH:mm:ss`, `MMM  d HH:mm:ss`, `MMM d HH:mm:ss`, `ISO8601`, with
@@ -32,11 +32,11 @@ use crate::batch::{Ack, Batch};
 use crate::codecs::line::{LineFramer, LINE_TOO_LONG};
 use crate::codecs::Decoder;
 use crate::config::Error;
+use crate::event::date_parse::{DateParseError, DateParser, DATE_PARSE_FAILURE};
 use crate::event::field_ref::FieldRef;
+use crate::event::ruby_number::ruby_to_i;
 use crate::event::{Event, Timestamp, Value};
-use crate::filters::date::Date;
-use crate::filters::grok::Grok;
-use crate::filters::{EventFilter, Outcome};
+use crate::grok::{Grok, GrokConfig, GrokError};
 use crate::plugin::ecs::Ecs;
 use crate::plugin::Options;
 use std::net::{IpAddr, SocketAddr};
@@ -144,7 +144,7 @@ pub struct SyslogStats {
 /// The parsing half of the input: turns one received event into a syslog event.
 pub struct SyslogRelay {
     grok: Grok,
-    date: Date,
+    date: DateParser,
     ecs: bool,
     syslog_field: FieldRef,
     use_labels: bool,
@@ -163,18 +163,6 @@ pub struct SyslogRelay {
 
 fn field(name: &str) -> Result<FieldRef, Error> {
     FieldRef::parse(name).map_err(|e| Error::Empty(format!("built-in field `{name}`: {e}")))
-}
-
-/// Quotes `text` as a config string (the language has no escapes by default, so the
-/// quote is the one kind `text` does not contain).
-fn quoted(text: &str, what: &str) -> Result<String, String> {
-    if !text.contains('\'') {
-        Ok(format!("'{text}'"))
-    } else if !text.contains('"') {
-        Ok(format!("\"{text}\""))
-    } else {
-        Err(format!("{what} cannot hold both ' and \""))
-    }
 }
 
 impl SyslogRelay {
@@ -200,46 +188,36 @@ impl SyslogRelay {
                 patterns.push(RFC5424_LEGACY.into());
             }
         }
-        let mut body = String::new();
-        let q = |t: &str, what: &str| quoted(t, what);
-        let quote_err =
-            |opts: &Options, e: String| opts.option_error("grok_pattern", &pattern_pos, e);
-        let field_text = q(&syslog_field_name, "syslog_field").map_err(|e| quote_err(opts, e))?;
-        let list = patterns
-            .iter()
-            .map(|p| q(p, "grok_pattern"))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| quote_err(opts, e))?;
-        body.push_str(&format!(
-            "match => {{ {field_text} => [{}] }} overwrite => [{field_text}] tag_on_failure => ['{GROK_FAILURE}']",
-            list.join(", ")
-        ));
+        let mut config = GrokConfig::new(vec![(syslog_field_name.clone(), patterns)]);
+        config.settings.overwrite = vec![syslog_field_name];
+        config.tag_on_failure = vec![GROK_FAILURE.to_string()];
         if ecs {
-            body.push_str(" pattern_definitions => {");
             for (name, def) in ECS_PATTERNS {
-                body.push_str(&format!(" '{name}' => '{def}'"));
-            }
-            body.push_str(" }");
-        }
-        let mut grok_opts = Options::from_text("grok", "filter", &body)?;
-        let grok = Grok::build(&mut grok_opts, Default::default())
-            .map_err(|e| opts.option_error("grok_pattern", &pattern_pos, e))?;
-
-        let mut date_body = String::from(
-            "match => ['timestamp', 'MMM dd HH:mm:ss', 'MMM  d HH:mm:ss', 'MMM d HH:mm:ss', 'ISO8601']",
-        );
-        for name in ["timezone", "locale"] {
-            let pos = opts.value_pos(name);
-            if let Some(v) = opts.string(name)? {
-                let v = quoted(&v, name).map_err(|e| opts.option_error(name, &pos, e))?;
-                date_body.push_str(&format!(" {name} => {v}"));
+                config.library.insert(name.to_string(), def.to_string());
             }
         }
-        let mut date_opts = Options::from_text("date", "filter", &date_body)?;
-        let date = Date::build(&mut date_opts).map_err(|e| {
-            let pos = opts.pos().clone();
-            opts.option_error("timezone", &pos, e)
+        let grok = Grok::new(config).map_err(|e| match e {
+            GrokError::Source { .. } => opts.option_error("syslog_field", &syslog_field_pos, e),
+            GrokError::Pattern { .. } => opts.option_error("grok_pattern", &pattern_pos, e),
         })?;
+
+        let tz_pos = opts.value_pos("timezone");
+        let timezone = opts.string("timezone")?;
+        let locale_pos = opts.value_pos("locale");
+        let locale = opts.string("locale")?;
+        let formats = [
+            "MMM dd HH:mm:ss",
+            "MMM  d HH:mm:ss",
+            "MMM d HH:mm:ss",
+            "ISO8601",
+        ]
+        .map(String::from);
+        let date = DateParser::new(&formats, timezone.as_deref(), locale.as_deref()).map_err(
+            |e| match e {
+                DateParseError::Locale(_) => opts.option_error("locale", &locale_pos, e),
+                _ => opts.option_error("timezone", &tz_pos, e),
+            },
+        )?;
 
         let labels = |opts: &mut Options, name: &str, default: &[&str]| {
             opts.string_list(name)
@@ -273,8 +251,7 @@ impl SyslogRelay {
                 event.insert(&self.event_original, original);
             }
         }
-        let _ = self.grok.apply(event);
-        let parsed = !event.has_tag(GROK_FAILURE);
+        let parsed = self.grok.apply(event);
         if parsed {
             let priority = match event.get(&self.priority_key) {
                 Some(Value::Int(i)) => *i,
@@ -287,7 +264,7 @@ impl SyslogRelay {
                     event.insert(&self.timestamp, ts);
                 }
             }
-            let _: Outcome = self.date.apply(event);
+            self.parse_date(event);
             if self.ecs {
                 event.remove(&self.timestamp);
             }
@@ -299,6 +276,21 @@ impl SyslogRelay {
             self.set_labels(event);
         }
         parsed
+    }
+
+    /// `timestamp` into `@timestamp`, as the date filter inside Logstash's input does:
+    /// tagged `_dateparsefailure` when no format reads it.
+    fn parse_date(&self, event: &mut Event) {
+        let Some(text) = event.get(&self.timestamp).map(Value::to_display_string) else {
+            return;
+        };
+        match self.date.parse(&text, event, chrono::Utc::now()) {
+            Some(ts) => event.set_timestamp(ts),
+            None => {
+                tracing::debug!(value = %text, "syslog timestamp could not be parsed");
+                event.add_tag(DATE_PARSE_FAILURE);
+            }
+        }
     }
 
     fn set_priority(&self, event: &mut Event, priority: i64) {
@@ -321,24 +313,6 @@ impl SyslogRelay {
         if let Some(l) = label(&self.severity_key, &self.severity_labels, event) {
             event.insert(&self.severity_label_key, Value::String(l));
         }
-    }
-}
-
-/// Ruby's `to_i`: leading digits (after an optional sign), else 0.
-fn ruby_to_i(s: &str) -> i64 {
-    let t = s.trim_start();
-    let (neg, digits) = match t.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, t.strip_prefix('+').unwrap_or(t)),
-    };
-    let end = digits
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(digits.len());
-    let n = digits[..end].parse::<i64>().unwrap_or(0);
-    if neg {
-        -n
-    } else {
-        n
     }
 }
 

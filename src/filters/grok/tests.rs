@@ -1,5 +1,12 @@
 use super::*;
+use crate::event::field_ref::FieldRef;
+use crate::event::ruby_number::{ruby_to_f, ruby_to_i};
+use crate::event::{Event, Value};
 use crate::filters::common::CommonOptions;
+use crate::grok::compiler;
+use crate::grok::matcher::Matcher;
+use crate::grok::matcher::{MatchResult, Scratch};
+use crate::grok::{pattern_stats, EngineKind};
 
 fn grok(body: &str) -> Grok {
     let mut opts = Options::from_text("grok", "filter", body).unwrap();

@@ -1,5 +1,9 @@
-//! `grok` filter: parses unstructured text into fields with named patterns, with
-//! Logstash's options and semantics.
+//! The grok engine: named patterns expanded into one regex each, matched against a
+//! field, captures written into the event with Logstash's semantics.
+//!
+//! It sits below the plugins because three of them run it: the `grok` filter, the
+//! `syslog` input (which, like Logstash's, parses with grok) and the `multiline` codec
+//! (whose `pattern` is grok syntax); `if [x] =~ /re/` conditions use its matcher too.
 //!
 //! ```text
 //! grok {
@@ -15,25 +19,23 @@ pub mod debug;
 pub mod library;
 pub mod matcher;
 
-use super::common::CommonOptions;
-use super::{EventFilter, Filter, Outcome};
-use crate::config::Error;
-use crate::event::field_ref::FieldRef;
+use crate::event::field_ref::{FieldRef, FieldRefError};
+use crate::event::ruby_number::{ruby_to_f, ruby_to_i};
 use crate::event::{Event, Value};
-use crate::plugin::Options;
 use compiler::Conversion;
 use library::PatternLibrary;
 use matcher::{MatchResult, Matcher, Scratch};
 use prometheus_client::metrics::counter::Counter;
-use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 pub use matcher::EngineKind;
 
-const GROK_FAILURE: &str = "_grokparsefailure";
-const GROK_TIMEOUT: &str = "_groktimeout";
+/// Logstash's tag for an event no pattern matched.
+pub const GROK_FAILURE: &str = "_grokparsefailure";
+/// Logstash's tag for an event whose match ran past the timeout.
+pub const GROK_TIMEOUT: &str = "_groktimeout";
 
 /// Counters of one pattern, updated by the workers.
 #[derive(Debug, Default)]
@@ -218,7 +220,57 @@ pub fn compile_pattern(
     })
 }
 
-/// The `grok` filter.
+/// What a [`Grok`] is built from: the `grok` filter's options once read, or the
+/// settings another plugin fixes for itself.
+pub struct GrokConfig {
+    /// Source field and its patterns, tried in order.
+    pub matches: Vec<(String, Vec<String>)>,
+    pub library: PatternLibrary,
+    pub settings: CompileSettings,
+    pub break_on_match: bool,
+    pub keep_empty_captures: bool,
+    pub tag_on_failure: Vec<String>,
+    pub tag_on_timeout: String,
+    /// The timeout bounds all patterns of an event together rather than each one.
+    pub timeout_per_event: bool,
+    /// Export per-pattern counters (`sluice_grok_*_total{pattern}`) and list the
+    /// patterns in the node stats; off for patterns a plugin uses internally.
+    pub export_stats: bool,
+}
+
+impl GrokConfig {
+    /// Logstash's defaults for `matches` against the bundled library.
+    pub fn new(matches: Vec<(String, Vec<String>)>) -> GrokConfig {
+        GrokConfig {
+            matches,
+            library: PatternLibrary::bundled(),
+            settings: CompileSettings::default(),
+            break_on_match: true,
+            keep_empty_captures: false,
+            tag_on_failure: vec![GROK_FAILURE.to_string()],
+            tag_on_timeout: GROK_TIMEOUT.to_string(),
+            timeout_per_event: false,
+            export_stats: true,
+        }
+    }
+}
+
+/// Why a [`GrokConfig`] could not be compiled.
+#[derive(Debug, thiserror::Error)]
+pub enum GrokError {
+    #[error("source field `{field}`: {source}")]
+    Source {
+        field: String,
+        source: FieldRefError,
+    },
+    #[error("pattern `{pattern}`: {source}")]
+    Pattern {
+        pattern: String,
+        source: compiler::CompileError,
+    },
+}
+
+/// A compiled set of grok matches, ready to run on events.
 pub struct Grok {
     matches: Vec<FieldMatch>,
     break_on_match: bool,
@@ -227,12 +279,11 @@ pub struct Grok {
     tag_on_timeout: String,
     timeout: Duration,
     timeout_per_event: bool,
-    common: CommonOptions,
 }
 
 /// Per-thread buffers reused across the events of a batch.
 #[derive(Default)]
-struct Work {
+pub struct Work {
     scratch: Vec<Scratch>,
     spans: Vec<Option<(usize, usize)>>,
     values: Vec<(usize, Value)>,
@@ -240,70 +291,26 @@ struct Work {
 }
 
 impl Grok {
-    /// Builds the filter; the common options are applied on success.
-    pub fn build(opts: &mut Options, common: CommonOptions) -> Result<Grok, Error> {
-        let match_pos = opts.value_pos("match");
-        let entries = opts
-            .string_list_map("match")?
-            .ok_or_else(|| opts.error("grok filter requires option `match`"))?;
-        let mut lib = PatternLibrary::bundled();
-        let glob = opts.string_or("patterns_files_glob", "*")?;
-        let dirs_pos = opts.value_pos("patterns_dir");
-        for dir in opts.string_list("patterns_dir")?.unwrap_or_default() {
-            lib.add_dir(Path::new(&dir), &glob)
-                .map_err(|e| opts.option_error("patterns_dir", &dirs_pos, e))?;
-        }
-        for (name, def) in opts.string_map("pattern_definitions")?.unwrap_or_default() {
-            lib.insert(name, def);
-        }
-        let ecs_pos = opts.value_pos("ecs_compatibility");
-        match opts.string("ecs_compatibility")?.as_deref() {
-            None | Some("disabled") => {}
-            Some(other) => {
-                return Err(opts.option_error(
-                    "ecs_compatibility",
-                    &ecs_pos,
-                    format!(
-                        "`{other}` is not supported yet; use `disabled` (the legacy pattern forms)"
-                    ),
-                ))
-            }
-        }
-        let timeout_ms = opts.int_or("timeout_millis", 30_000)?;
-        let scope_pos = opts.value_pos("timeout_scope");
-        let timeout_per_event = match opts.string_or("timeout_scope", "pattern")?.as_str() {
-            "pattern" => false,
-            "event" => true,
-            other => {
-                return Err(opts.option_error(
-                    "timeout_scope",
-                    &scope_pos,
-                    format!("expected pattern or event, got `{other}`"),
-                ))
-            }
-        };
-        // 0 disables the timeout in Logstash; a very large budget stands for it.
-        let timeout = if timeout_ms <= 0 {
-            Duration::from_secs(3600)
-        } else {
-            Duration::from_millis(timeout_ms as u64)
-        };
-        let settings = CompileSettings {
-            named_captures_only: opts.bool_or("named_captures_only", true)?,
-            target: opts.string("target")?,
-            overwrite: opts.string_list("overwrite")?.unwrap_or_default(),
-            timeout,
-        };
-        let mut matches = Vec::with_capacity(entries.len());
-        for (field, patterns) in entries {
-            let source =
-                FieldRef::parse(&field).map_err(|e| opts.option_error("match", &match_pos, e))?;
+    /// Compiles every pattern of `config`.
+    pub fn new(config: GrokConfig) -> Result<Grok, GrokError> {
+        let mut matches = Vec::with_capacity(config.matches.len());
+        for (field, patterns) in config.matches {
+            let source = FieldRef::parse(&field).map_err(|source| GrokError::Source {
+                field: field.clone(),
+                source,
+            })?;
             let mut compiled = Vec::with_capacity(patterns.len());
             for p in &patterns {
-                let mut pattern = compile_pattern(p, &lib, &settings).map_err(|e| {
-                    opts.option_error("match", &match_pos, format!("pattern `{p}`: {e}"))
-                })?;
-                pattern.exported = ExportedCounters::of(p);
+                let mut pattern =
+                    compile_pattern(p, &config.library, &config.settings).map_err(|source| {
+                        GrokError::Pattern {
+                            pattern: p.clone(),
+                            source,
+                        }
+                    })?;
+                if config.export_stats {
+                    pattern.exported = ExportedCounters::of(p);
+                }
                 tracing::debug!(pattern = %p, engine = ?pattern.engine(), "grok pattern compiled");
                 compiled.push(pattern);
             }
@@ -315,17 +322,16 @@ impl Grok {
         }
         let grok = Grok {
             matches,
-            break_on_match: opts.bool_or("break_on_match", true)?,
-            keep_empty_captures: opts.bool_or("keep_empty_captures", false)?,
-            tag_on_failure: opts
-                .string_list("tag_on_failure")?
-                .unwrap_or_else(|| vec![GROK_FAILURE.to_string()]),
-            tag_on_timeout: opts.string_or("tag_on_timeout", GROK_TIMEOUT)?,
-            timeout,
-            timeout_per_event,
-            common,
+            break_on_match: config.break_on_match,
+            keep_empty_captures: config.keep_empty_captures,
+            tag_on_failure: config.tag_on_failure,
+            tag_on_timeout: config.tag_on_timeout,
+            timeout: config.settings.timeout,
+            timeout_per_event: config.timeout_per_event,
         };
-        grok.register();
+        if config.export_stats {
+            grok.register();
+        }
         Ok(grok)
     }
 
@@ -360,7 +366,9 @@ impl Grok {
         self.matches.iter().flat_map(|m| m.patterns.iter())
     }
 
-    fn apply_with(&self, event: &mut Event, work: &mut Work) -> Outcome {
+    /// Runs the matches on one event: true when a pattern matched. A failed event is
+    /// tagged with `tag_on_failure` (or `tag_on_timeout`).
+    pub fn apply_with(&self, event: &mut Event, work: &mut Work) -> bool {
         let mut matched = false;
         let mut timed_out = false;
         let started = if self.timeout_per_event {
@@ -398,10 +406,7 @@ impl Grok {
             }
         }
         if matched {
-            if !self.common.is_empty() {
-                self.common.apply(event);
-            }
-            return Outcome::Success;
+            return true;
         }
         if timed_out {
             event.add_tag(&self.tag_on_timeout);
@@ -410,7 +415,12 @@ impl Grok {
                 event.add_tag(t);
             }
         }
-        Outcome::Failure
+        false
+    }
+
+    /// [`Grok::apply_with`] with buffers of its own.
+    pub fn apply(&self, event: &mut Event) -> bool {
+        self.apply_with(event, &mut Work::default())
     }
 
     /// Runs one pattern on the source field (each element if it is an array) and
@@ -538,83 +548,3 @@ impl Grok {
         }
     }
 }
-
-/// Ruby's `String#to_i`: leading whitespace, an optional sign, digits; 0 otherwise.
-fn ruby_to_i(s: &str) -> i64 {
-    let t = s.trim_start();
-    let (neg, digits) = match t.as_bytes().first() {
-        Some(b'-') => (true, &t[1..]),
-        Some(b'+') => (false, &t[1..]),
-        _ => (false, t),
-    };
-    let end = digits
-        .bytes()
-        .position(|b| !b.is_ascii_digit() && b != b'_')
-        .unwrap_or(digits.len());
-    let mut n: i64 = 0;
-    for b in digits[..end].bytes().filter(|b| *b != b'_') {
-        n = n.saturating_mul(10).saturating_add(i64::from(b - b'0'));
-    }
-    if neg {
-        -n
-    } else {
-        n
-    }
-}
-
-/// Ruby's `String#to_f`: the longest leading float; 0.0 otherwise.
-fn ruby_to_f(s: &str) -> f64 {
-    let t = s.trim_start();
-    if let Ok(f) = t.parse::<f64>() {
-        if f.is_finite() {
-            return f;
-        }
-    }
-    let b = t.as_bytes();
-    let mut end = 0;
-    if matches!(b.first(), Some(b'+' | b'-')) {
-        end = 1;
-    }
-    let mut seen_dot = false;
-    let mut seen_exp = false;
-    while end < b.len() {
-        match b[end] {
-            b'0'..=b'9' => {}
-            b'.' if !seen_dot && !seen_exp => seen_dot = true,
-            b'e' | b'E' if !seen_exp && end > 0 => {
-                seen_exp = true;
-                if matches!(b.get(end + 1), Some(b'+' | b'-')) {
-                    end += 1;
-                }
-            }
-            _ => break,
-        }
-        end += 1;
-    }
-    while end > 0 {
-        if let Ok(f) = t[..end].parse::<f64>() {
-            return f;
-        }
-        end -= 1;
-    }
-    0.0
-}
-
-impl EventFilter for Grok {
-    fn apply(&self, event: &mut Event) -> Outcome {
-        let mut work = Work::default();
-        self.apply_with(event, &mut work)
-    }
-}
-
-impl Filter for Grok {
-    fn filter(&self, events: &mut Vec<Event>) {
-        let mut work = Work::default();
-        for e in events.iter_mut() {
-            let _ = self.apply_with(e, &mut work);
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests;
