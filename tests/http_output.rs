@@ -21,6 +21,8 @@ struct Seen {
     accepted: Mutex<BTreeMap<i64, usize>>,
     /// Request paths of accepted requests.
     paths: Mutex<Vec<String>>,
+    /// Requests that came with `Content-Encoding: gzip` (and were inflated).
+    gzipped: AtomicUsize,
 }
 
 /// The receiver's rules.
@@ -75,8 +77,23 @@ async fn connection(mut sock: tokio::net::TcpStream, rules: Rules, seen: Arc<See
             }
             continue;
         }
-        let body: Vec<u8> = buf[head_end + 4..head_end + 4 + len].to_vec();
+        let mut body: Vec<u8> = buf[head_end + 4..head_end + 4 + len].to_vec();
         buf.drain(..head_end + 4 + len);
+        let gzipped = head.lines().any(|l| {
+            l.split_once(':').is_some_and(|(k, v)| {
+                k.eq_ignore_ascii_case("content-encoding") && v.trim().eq_ignore_ascii_case("gzip")
+            })
+        });
+        if gzipped {
+            let mut inflated = Vec::new();
+            let ok = std::io::Read::read_to_end(
+                &mut flate2::read::GzDecoder::new(&body[..]),
+                &mut inflated,
+            )
+            .is_ok();
+            body = if ok { inflated } else { b"bad gzip".to_vec() };
+            seen.gzipped.fetch_add(1, Ordering::SeqCst);
+        }
         let path = head
             .lines()
             .next()
@@ -244,6 +261,29 @@ async fn json_batch_arrives_exactly_once_through_an_outage() {
     assert!(dead_letters(data.path()).is_empty());
     // Batches, not one request per event.
     assert!(seen.paths.lock().unwrap().len() < 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_compression_gzips_bodies_with_their_content_encoding() {
+    let (port, seen) = receiver(Rules {
+        unavailable_for: 0,
+        reject_digit: None,
+    })
+    .await;
+    let data = run(&format!(
+        r#"output {{ http {{
+            url => "http://127.0.0.1:{port}/bulk"
+            http_method => "post"
+            format => "json_batch"
+            http_compression => true
+        }} }}"#
+    ))
+    .await;
+    let accepted = seen.accepted.lock().unwrap().clone();
+    assert_eq!(accepted.len(), 200);
+    assert!(dead_letters(data.path()).is_empty());
+    let requests = seen.requests.load(Ordering::SeqCst);
+    assert_eq!(seen.gzipped.load(Ordering::SeqCst), requests);
 }
 
 /// The dead-lettered counter counts only the entries the dead letter queue kept: with a

@@ -19,7 +19,7 @@ use crate::config::Error;
 use crate::event::sprintf::Template;
 use crate::event::Event;
 use crate::plugin::Options;
-use reqwest::header::{HeaderName, HeaderValue, CONTENT_TYPE};
+use reqwest::header::{HeaderName, HeaderValue, CONTENT_ENCODING, CONTENT_TYPE};
 use reqwest::Method;
 use tokio::sync::Semaphore;
 
@@ -48,6 +48,8 @@ pub struct HttpOutput {
     retry_non_idempotent: bool,
     automatic_retries: usize,
     retry: RetryPolicy,
+    /// `http_compression`: bodies are gzipped and sent with `Content-Encoding: gzip`.
+    compression: bool,
     /// At most `pool_max` requests in flight.
     inflight: Semaphore,
 }
@@ -168,16 +170,13 @@ impl HttpOutput {
         let automatic_retries = opts.usize_or("automatic_retries", 1)?;
         let retry = RetryPolicy::from_options(opts)?;
         let client_options = ClientOptions::from_options(opts)?;
-        let _ = opts.bool("http_compression")?.filter(|c| *c).map(|_| {
-            tracing::warn!(
-                "http output: `http_compression` is not supported; sending uncompressed"
-            );
-        });
+        let compression = opts.bool_or("http_compression", false)?;
         let client = client_options
             .build()
             .map_err(|e| opts.error(format!("http output: {e}")))?;
         Ok(HttpOutput {
             client,
+            compression,
             url,
             method,
             action,
@@ -244,13 +243,19 @@ impl HttpOutput {
 
     /// One request for `events` (all rendering `url`), its headers taken from the first.
     async fn request(&self, url: &str, events: &[&Event]) -> Outcome {
-        let body = self.body(events);
+        let mut body = self.body(events);
+        if self.compression {
+            body = http_client::gzip(&body);
+        }
         let mut tries = 0;
         let result = loop {
             let mut req = self
                 .client
                 .request(self.method.clone(), url)
                 .header(CONTENT_TYPE, self.content_type.clone());
+            if self.compression {
+                req = req.header(CONTENT_ENCODING, "gzip");
+            }
             if let Some(first) = events.first() {
                 for (name, value) in &self.headers {
                     if let Ok(v) = HeaderValue::from_str(&value.render(first)) {

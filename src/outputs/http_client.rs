@@ -215,6 +215,19 @@ pub async fn exchange(req: reqwest::RequestBuilder) -> Result<Response, Transpor
 }
 
 /// `Retry-After` in seconds (the HTTP-date form is rare for APIs and read as absent).
+/// A request body gzipped at the fast level: these bodies are compressed once per
+/// request on the IO runtime, where a slower level costs more than the bytes it saves.
+pub fn gzip(body: &[u8]) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut enc = flate2::write::GzEncoder::new(
+        Vec::with_capacity(body.len() / 4 + 64),
+        flate2::Compression::fast(),
+    );
+    // Writing into a Vec cannot fail.
+    let _ = enc.write_all(body);
+    enc.finish().unwrap_or_default()
+}
+
 pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let v = headers.get(RETRY_AFTER)?.to_str().ok()?;
     v.trim().parse::<u64>().ok().map(Duration::from_secs)

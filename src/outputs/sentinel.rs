@@ -34,7 +34,6 @@ use crate::event::Event;
 use crate::plugin::Options;
 use base64::Engine as _;
 use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE};
-use std::io::Write as _;
 use std::time::{Duration, Instant};
 use tokio::sync::{Mutex, Semaphore};
 
@@ -500,13 +499,7 @@ impl SentinelOutput {
                     .header(CONTENT_TYPE, "application/json")
                     .header(AUTHORIZATION, bearer(&token));
                 if a.gzip {
-                    let mut gz = flate2::write::GzEncoder::new(
-                        Vec::with_capacity(body.len() / 4),
-                        flate2::Compression::fast(),
-                    );
-                    // Writing into a Vec cannot fail.
-                    let _ = gz.write_all(&body);
-                    body = gz.finish().unwrap_or_default();
+                    body = http_client::gzip(&body);
                     req = req.header(CONTENT_ENCODING, "gzip");
                 }
                 req.body(body)

@@ -27,7 +27,6 @@ use crate::event::Event;
 use crate::plugin::Options;
 use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE};
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 
@@ -223,13 +222,7 @@ impl SplunkHecOutput {
             req = req.header(CHANNEL_HEADER, &ack.channel);
         }
         if self.gzip {
-            let mut gz = flate2::write::GzEncoder::new(
-                Vec::with_capacity(body.len() / 4),
-                flate2::Compression::fast(),
-            );
-            // Writing into a Vec cannot fail.
-            let _ = gz.write_all(&body);
-            body = gz.finish().unwrap_or_default();
+            body = http_client::gzip(&body);
             req = req.header(CONTENT_ENCODING, "gzip");
         }
         let resp = match http_client::exchange(req.body(body)).await {
