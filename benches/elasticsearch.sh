@@ -3,6 +3,7 @@
 # documents posted to the same server with curl (the ceiling).
 #
 #   benches/elasticsearch.sh [EVENTS]        (default 100000)
+#   SLUICE=path/to/sluice benches/elasticsearch.sh   (another build, e.g. a baseline)
 #
 # Prints events/s and bulk bytes/s for both, and Sluice's share of the ceiling. Fails
 # when a bulk response reports an item error or an index does not hold N documents.
@@ -15,8 +16,10 @@ PAR=${PAR:-2}
 if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
 .venv/bin/pip install --quiet -r tests/requirements.txt
 OSMEM=$(.venv/bin/python -c 'import osmem_server; print(osmem_server.resolve_binary())')
-cargo build --release --quiet
-SLUICE=target/release/sluice
+if [ -z "${SLUICE:-}" ]; then
+  cargo build --release --quiet
+  SLUICE=target/release/sluice
+fi
 
 work=$(mktemp -d)
 port=$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
