@@ -414,7 +414,7 @@ fn count(port: u16, index: &str) -> u64 {
 #[test]
 fn beats_is_acked_only_when_both_downstream_pipelines_made_events_safe() {
     let dir = tempfile::tempdir().unwrap();
-    let (beats_port, es_port) = (free_port(), free_port());
+    let (beats_port, es_port, api_port) = (free_port(), free_port(), free_port());
     let archive = dir.path().join("archive.json");
     let yml = format!(
         r#"- pipeline.id: intake
@@ -433,8 +433,8 @@ fn beats_is_acked_only_when_both_downstream_pipelines_made_events_safe() {
         &dir.path().display().to_string(),
         "--path.data",
         &dir.path().join("data").display().to_string(),
-        "--api.enabled",
-        "false",
+        "--api.http.port",
+        &api_port.to_string(),
     ]);
     let mut sluice = spawn(cmd);
     assert!(
@@ -500,6 +500,19 @@ fn beats_is_acked_only_when_both_downstream_pipelines_made_events_safe() {
         "the archive lost or doubled events"
     );
     assert_eq!(count(es_port, "beats"), 200);
+
+    // Node stats show each pipeline with its own figures.
+    let (status, stats) = get(api_port, "/_node/stats/pipelines").expect("the api answers");
+    assert_eq!(status, 200);
+    for id in ["intake", "archive", "search"] {
+        let events = &stats["pipelines"][id]["events"];
+        assert_eq!(events["out"], 200, "{id}: {stats}");
+    }
+    assert_eq!(stats["pipelines"]["intake"]["plugins"]["inputs"][0]["name"], "beats");
+    assert_eq!(
+        stats["pipelines"]["search"]["plugins"]["outputs"][0]["name"],
+        "elasticsearch"
+    );
 
     // A signal stops every pipeline, the downstream ones after the upstream drained.
     let pid = sluice.0.id();
