@@ -247,8 +247,8 @@ fn pipelines(cli: &Cli) -> anyhow::Result<Vec<Settings>> {
 
 /// Applies the command-line flags to `s`.
 fn apply_flags(cli: &Cli, s: &mut Settings) -> anyhow::Result<()> {
-    s.test_and_exit = cli.test_and_exit;
-    s.support_escapes = cli.support_escapes;
+    s.test_and_exit |= cli.test_and_exit;
+    s.support_escapes |= cli.support_escapes;
     if let Some(w) = cli.workers {
         anyhow::ensure!(w > 0, "-w must be at least 1");
         s.workers = w;
@@ -381,7 +381,8 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if cli.test_and_exit {
+    // `config.test_and_exit` may also come from logstash.yml.
+    if pipelines.iter().any(|p| p.test_and_exit) {
         let bus = sluice::plugin::PipelineBus::new();
         return match sluice::pipeline::load_all(&pipelines, &bus) {
             Ok(_) => {
