@@ -170,3 +170,144 @@ impl Output for PipelineOutput {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Value;
+    use crate::plugin::{PipelineBus, PluginContext};
+    use std::time::Duration;
+
+    fn output(body: &str, bus: &PipelineBus) -> Result<PipelineOutput, Error> {
+        let text = format!("output {{ pipeline {{ {body} }} }}");
+        let cfg = crate::config::parse(&text, "test", false).unwrap();
+        let Some(crate::config::ast::Item::Plugin(p)) = cfg.sections[0].items.first() else {
+            panic!("no plugin");
+        };
+        let context = PluginContext {
+            bus: bus.clone(),
+            ..PluginContext::default()
+        };
+        let mut opts = Options::new(p, "output", Arc::new(context));
+        let out = PipelineOutput::build(&mut opts)?;
+        opts.finish()?;
+        Ok(out)
+    }
+
+    fn event(message: &str) -> Event {
+        let mut e = Event::new();
+        e.insert_field("message", Value::String(message.into()));
+        e
+    }
+
+    #[test]
+    fn send_to_takes_fixed_addresses() {
+        let bus = PipelineBus::new();
+        let err = |body| {
+            output(body, &bus)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        assert!(err("").contains("requires option `send_to`"));
+        assert!(err("send_to => []").contains("at least one address"));
+        assert!(err(r#"send_to => ["%{[service]}"]"#).contains("fixed strings"));
+        assert!(err(r#"send_to => ["a"] ensure_delivery => maybe"#).contains("true or false"));
+        let out = output(
+            r#"send_to => ["aa", "bb", "aa"] ensure_delivery => false"#,
+            &bus,
+        )
+        .unwrap();
+        assert_eq!(
+            out.writers.lock().unwrap().len(),
+            2,
+            "an address listed twice gets one copy"
+        );
+        assert!(!out.ensure_delivery);
+    }
+
+    /// The attempt completes only once every downstream batch's ack fired; each address
+    /// gets a copy of its own; a downstream failure asks for a retry.
+    #[tokio::test]
+    async fn an_attempt_is_delivered_when_every_downstream_ack_fired() {
+        let bus = PipelineBus::new();
+        let out = output(r#"send_to => ["left", "right"]"#, &bus).unwrap();
+        let mut left = bus.listen("left").unwrap();
+        let mut right = bus.listen("right").unwrap();
+        let events = [event("one"), event("two")];
+        let refs: Vec<&Event> = events.iter().collect();
+        let send = out.send(&refs);
+        tokio::pin!(send);
+        let mut from_left = tokio::select! {
+            b = left.recv() => b.unwrap(),
+            _ = &mut send => panic!("the attempt ended before any downstream had the events"),
+        };
+        let from_right = tokio::select! {
+            b = right.recv() => b.unwrap(),
+            _ = &mut send => panic!("the attempt ended before the right pipeline had the events"),
+        };
+        from_left.events[0].insert_field("message", Value::String("changed".into()));
+        assert_eq!(
+            from_right.events[0].get_field("message"),
+            Some(&Value::String("one".into())),
+            "a downstream change leaked into another's copy"
+        );
+        drop(from_left);
+        assert!(
+            tokio::time::timeout(Duration::from_millis(100), &mut send)
+                .await
+                .is_err(),
+            "delivered while the right pipeline still held its copy"
+        );
+        drop(from_right);
+        let outcome = tokio::time::timeout(Duration::from_secs(5), &mut send)
+            .await
+            .expect("the attempt did not end once both downstream acks fired")
+            .unwrap();
+        assert_eq!(outcome, Outcomes::Delivered);
+
+        let send = out.send(&refs);
+        tokio::pin!(send);
+        let failed = tokio::select! {
+            b = left.recv() => b.unwrap(),
+            _ = &mut send => panic!("ended early"),
+        };
+        failed.fail();
+        drop(failed);
+        drop(right.recv().await);
+        let outcome = send.await.unwrap();
+        assert!(
+            matches!(&outcome, Outcomes::RetryAll { reason, .. } if reason.code == "downstream_failed" && reason.message.contains("left")),
+            "{outcome:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn without_ensure_delivery_an_unlistened_address_is_dropped_and_counted() {
+        let bus = PipelineBus::new();
+        let out = output(
+            r#"send_to => ["nobody-here"] ensure_delivery => false"#,
+            &bus,
+        )
+        .unwrap();
+        let counter = crate::metrics::get()
+            .outputs
+            .pipeline_dropped
+            .get_or_create(&crate::metrics::label("address", "nobody-here"))
+            .clone();
+        let before = counter.get();
+        let events = [event("one"), event("two")];
+        let refs: Vec<&Event> = events.iter().collect();
+        let outcome = tokio::time::timeout(Duration::from_secs(5), out.send(&refs))
+            .await
+            .expect("a send without ensure_delivery waited")
+            .unwrap();
+        assert_eq!(outcome, Outcomes::Delivered);
+        assert_eq!(counter.get() - before, 2);
+        out.close().await.unwrap();
+        assert!(
+            out.send(&refs).await.is_err(),
+            "a closed output refuses to send"
+        );
+    }
+}
