@@ -508,7 +508,10 @@ fn beats_is_acked_only_when_both_downstream_pipelines_made_events_safe() {
         let events = &stats["pipelines"][id]["events"];
         assert_eq!(events["out"], 200, "{id}: {stats}");
     }
-    assert_eq!(stats["pipelines"]["intake"]["plugins"]["inputs"][0]["name"], "beats");
+    assert_eq!(
+        stats["pipelines"]["intake"]["plugins"]["inputs"][0]["name"],
+        "beats"
+    );
     assert_eq!(
         stats["pipelines"]["search"]["plugins"]["outputs"][0]["name"],
         "elasticsearch"
