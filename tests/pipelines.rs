@@ -359,6 +359,65 @@ fn without_ensure_delivery_an_unlistened_address_drops() {
     );
 }
 
+/// The output isolator: with a persisted queue in each downstream pipeline, a
+/// destination that is down holds only its own pipeline; the other one gets every event
+/// (its copy is safe once written to the slow pipeline's queue).
+#[test]
+fn a_persisted_downstream_queue_isolates_a_destination_that_is_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let fast = dir.path().join("fast.json");
+    let down = free_port();
+    let yml = format!(
+        r#"- pipeline.id: up
+  config.string: 'input {{ stdin {{}} }} output {{ pipeline {{ send_to => ["fast", "slow"] }} }}'
+- pipeline.id: fast
+  config.string: 'input {{ pipeline {{ address => "fast" }} }} output {{ file {{ path => "{}" codec => json_lines }} }}'
+- pipeline.id: slow
+  queue.type: persisted
+  config.string: 'input {{ pipeline {{ address => "slow" }} }} output {{ elasticsearch {{ hosts => ["http://127.0.0.1:{down}"] }} }}'
+"#,
+        fast.display()
+    );
+    write(dir.path(), "pipelines.yml", &yml);
+    let mut cmd = sluice();
+    cmd.args([
+        "--path.settings",
+        &dir.path().display().to_string(),
+        "--path.data",
+        &dir.path().join("data").display().to_string(),
+        "--api.enabled",
+        "false",
+        "-w",
+        "2",
+        "--shutdown.timeout",
+        "1",
+    ]);
+    let mut sluice = spawn(cmd);
+    let input: String = (0..3000).map(|i| format!("event {i}\n")).collect();
+    let mut stdin = sluice.0.stdin.take().unwrap();
+    stdin.write_all(input.as_bytes()).unwrap();
+    drop(stdin);
+    wait_until("every event in the fast pipeline's file", || {
+        records(&fast).len() >= 3000
+    });
+    assert_eq!(records(&fast).len(), 3000);
+    assert!(
+        sluice.0.try_wait().unwrap().is_none(),
+        "sluice stopped although the slow pipeline could not deliver"
+    );
+    let pid = sluice.0.id();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap()
+        .success());
+    wait_until("sluice to stop after SIGTERM", || {
+        sluice.0.try_wait().unwrap().is_some()
+    });
+    // The slow pipeline's events wait in its queue on disk for the next run.
+    assert!(dir.path().join("data/queue/slow/checkpoint").exists());
+}
+
 /// The osmem-server binary (OpenSearch-compatible), from the test venv.
 fn osmem_bin() -> PathBuf {
     let direct = common::venv().join("bin").join("osmem-server");
