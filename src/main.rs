@@ -3,7 +3,7 @@
 use anyhow::Context as _;
 use clap::Parser;
 use sluice::config::Source;
-use sluice::settings::{parse_bytes, LogFormat, QueueType, Settings};
+use sluice::settings::{parse_bytes, LogFormat, Ordered, QueueType, Settings};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -43,6 +43,16 @@ struct Cli {
     /// Pipeline workers (default: number of cores).
     #[arg(short = 'w', long = "pipeline.workers", value_name = "N")]
     workers: Option<usize>,
+
+    /// Whether events leave in the order they came in: auto (ordered with -w 1), true
+    /// (refuses more than one worker) or false [default: auto].
+    #[arg(long = "pipeline.ordered", value_name = "auto|true|false")]
+    ordered: Option<String>,
+
+    /// Directory of logstash.yml and pipelines.yml. Without -f and -e, its
+    /// pipelines.yml lists the pipelines to run.
+    #[arg(long = "path.settings", value_name = "DIR")]
+    path_settings: Option<PathBuf>,
 
     /// Events per batch [default: 125].
     #[arg(short = 'b', long = "pipeline.batch.size", value_name = "N")]
@@ -195,19 +205,58 @@ fn init_logging(level: &str, format: LogFormat) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn settings(cli: &Cli) -> anyhow::Result<Settings> {
-    let source = match (&cli.path_config, &cli.config_string) {
+/// The pipelines to run: the one -f/-e names, or else those of pipelines.yml in
+/// --path.settings. Settings come from the defaults, then logstash.yml, then the flags,
+/// then (per pipeline) pipelines.yml.
+fn pipelines(cli: &Cli) -> anyhow::Result<Vec<Settings>> {
+    let mut base = Settings::default();
+    if let Some(dir) = &cli.path_settings {
+        sluice::settings::apply_logstash_yml(dir, &mut base)?;
+    }
+    apply_flags(cli, &mut base)?;
+    let from_flags = match (&cli.path_config, &cli.config_string) {
         (Some(_), Some(_)) => anyhow::bail!("give either -f or -e, not both"),
-        (Some(p), None) => Source::Path(p.clone()),
-        (None, Some(e)) => Source::Text(e.clone()),
-        (None, None) => anyhow::bail!("no configuration: give -f PATH or -e CONFIG (see --help)"),
+        (Some(p), None) => Some(Source::Path(p.clone())),
+        (None, Some(e)) => Some(Source::Text(e.clone())),
+        (None, None) => None,
     };
-    let mut s = Settings::new(source);
-    s.test_and_exit = cli.test_and_exit;
-    s.support_escapes = cli.support_escapes;
+    let pipelines_yml = cli.path_settings.as_ref().map(|d| d.join("pipelines.yml"));
+    if let Some(source) = from_flags {
+        if let Some(file) = pipelines_yml.as_ref().filter(|f| f.exists()) {
+            tracing::warn!(
+                file = %file.display(),
+                "ignoring pipelines.yml because -f or -e was given"
+            );
+        }
+        base.source = source;
+        base.validate().map_err(anyhow::Error::msg)?;
+        return Ok(vec![base]);
+    }
+    // logstash.yml may name the configuration itself, as Logstash allows.
+    if base.source != Source::Text(String::new()) {
+        base.validate().map_err(anyhow::Error::msg)?;
+        return Ok(vec![base]);
+    }
+    match &cli.path_settings {
+        Some(dir) => Ok(sluice::settings::read_pipelines_yml(dir, &base)?),
+        None => anyhow::bail!(
+            "no configuration: give -f PATH, -e CONFIG or --path.settings DIR (with a pipelines.yml) (see --help)"
+        ),
+    }
+}
+
+/// Applies the command-line flags to `s`.
+fn apply_flags(cli: &Cli, s: &mut Settings) -> anyhow::Result<()> {
+    s.test_and_exit |= cli.test_and_exit;
+    s.support_escapes |= cli.support_escapes;
     if let Some(w) = cli.workers {
         anyhow::ensure!(w > 0, "-w must be at least 1");
         s.workers = w;
+    }
+    if let Some(o) = &cli.ordered {
+        s.ordered = Ordered::parse(o).ok_or_else(|| {
+            anyhow::anyhow!("--pipeline.ordered must be auto, true or false, not `{o}`")
+        })?;
     }
     if let Some(b) = cli.batch_size {
         anyhow::ensure!(b > 0, "-b must be at least 1");
@@ -231,7 +280,9 @@ fn settings(cli: &Cli) -> anyhow::Result<Settings> {
             QueueType::Persisted => s.queue_disk_max_bytes = n as u64,
         }
     }
-    s.queue_path = cli.path_queue.clone();
+    if let Some(dir) = &cli.path_queue {
+        s.queue_path = Some(dir.clone());
+    }
     if let Some(size) = &cli.queue_page_capacity {
         s.queue_page_capacity =
             parse_bytes(size).map_err(|e| anyhow::anyhow!("--queue.page_capacity: {e}"))? as u64;
@@ -284,7 +335,7 @@ fn settings(cli: &Cli) -> anyhow::Result<Settings> {
         .or_else(|| std::env::var("SLUICE_API_TOKEN").ok())
         .filter(|t| !t.is_empty())
         .map(sluice::settings::Secret);
-    Ok(s)
+    Ok(())
 }
 
 /// Prints a line, ignoring a closed stream: `println!` would panic on one.
@@ -323,15 +374,17 @@ fn main() -> ExitCode {
         say(&mut std::io::stderr(), format_args!("error: {e:#}"));
         return ExitCode::from(2);
     }
-    let settings = match settings(&cli) {
-        Ok(s) => s,
+    let pipelines = match pipelines(&cli) {
+        Ok(p) => p,
         Err(e) => {
             say(&mut std::io::stderr(), format_args!("error: {e:#}"));
             return ExitCode::from(2);
         }
     };
-    if settings.test_and_exit {
-        return match sluice::pipeline::load(&settings) {
+    // `config.test_and_exit` may also come from logstash.yml.
+    if pipelines.iter().any(|p| p.test_and_exit) {
+        let bus = sluice::plugin::PipelineBus::new();
+        return match sluice::pipeline::load_all(&pipelines, &bus) {
             Ok(_) => {
                 say(&mut std::io::stdout(), format_args!("Configuration OK"));
                 ExitCode::SUCCESS
@@ -342,15 +395,23 @@ fn main() -> ExitCode {
             }
         };
     }
-    let api = match sluice::api::start(&settings) {
-        Ok(api) => api,
-        Err(e) => {
+    // The API's settings are the run's, the same in every pipeline.
+    let api = match pipelines.first().map(sluice::api::start) {
+        Some(Ok(api)) => api,
+        Some(Err(e)) => {
             tracing::error!(error = %e, "cannot start the http api");
             say(&mut std::io::stderr(), format_args!("error: {e}"));
             return ExitCode::FAILURE;
         }
+        None => {
+            say(
+                &mut std::io::stderr(),
+                format_args!("error: no pipelines to run"),
+            );
+            return ExitCode::from(2);
+        }
     };
-    let outcome = sluice::run(settings);
+    let outcome = sluice::pipeline::run_all(pipelines);
     // Stops serving and writes the error statistics snapshot.
     api.stop();
     match outcome {

@@ -134,6 +134,9 @@ pub struct Outputs {
     pub undelivered: CounterFamily,
     /// Time of one attempt (`send`), by output.
     pub send_duration: HistogramFamily,
+    /// Events a `pipeline` output with `ensure_delivery => false` dropped because no
+    /// pipeline listened on the address (`plugin_id`, `address`).
+    pub pipeline_dropped: CounterFamily,
 }
 
 /// The Elasticsearch output's transport: what the delivery engine cannot see.
@@ -287,6 +290,7 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         dead_letter_lost: Family::default(),
         undelivered: Family::default(),
         send_duration: Family::new_with_constructor(latency_buckets),
+        pipeline_dropped: Family::default(),
     };
     for (name, help, family) in [
         (
@@ -328,6 +332,11 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             "output_events_undelivered",
             "Events given up at the shutdown deadline or on an output error",
             &outputs.undelivered,
+        ),
+        (
+            "pipeline_output_events_dropped",
+            "Events a pipeline output without ensure_delivery dropped: no pipeline listened on the address",
+            &outputs.pipeline_dropped,
         ),
     ] {
         registry.register(name, help, family.clone());

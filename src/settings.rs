@@ -1,4 +1,9 @@
-//! Run settings, from Logstash-style command-line flags.
+//! Run settings, from Logstash-style command-line flags and the settings directory
+//! (`logstash.yml`, `pipelines.yml`).
+
+mod files;
+
+pub use files::{apply_logstash_yml, read_pipelines_yml, SettingsError};
 
 use crate::config::Source;
 use std::path::PathBuf;
@@ -32,6 +37,43 @@ impl QueueType {
     }
 }
 
+/// `pipeline.ordered`: whether events leave the outputs in the order they entered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Ordered {
+    /// Ordered when the pipeline has one worker (Logstash's default).
+    #[default]
+    Auto,
+    /// Ordered; a pipeline with more than one worker refuses to start.
+    True,
+    /// Not ordered: a batch whose events take different `if` branches leaves grouped
+    /// by branch, which saves filter calls.
+    False,
+}
+
+impl Ordered {
+    pub fn parse(text: &str) -> Option<Ordered> {
+        match text {
+            "auto" => Some(Ordered::Auto),
+            "true" => Some(Ordered::True),
+            "false" => Some(Ordered::False),
+            _ => None,
+        }
+    }
+
+    /// Whether a pipeline with `workers` workers runs ordered; `true` with more than
+    /// one worker is an error, as in Logstash (ordering needs one worker).
+    pub fn resolve(self, workers: usize) -> Result<bool, String> {
+        match self {
+            Ordered::Auto => Ok(workers <= 1),
+            Ordered::False => Ok(false),
+            Ordered::True if workers <= 1 => Ok(true),
+            Ordered::True => Err(format!(
+                "pipeline.ordered is true but pipeline.workers is {workers}: ordered execution needs a single worker (set -w 1, or pipeline.ordered to auto or false)"
+            )),
+        }
+    }
+}
+
 /// A secret setting (the API token): its `Debug` never shows the value.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(pub String);
@@ -46,6 +88,10 @@ impl std::fmt::Debug for Secret {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub source: Source,
+    /// `pipeline.id` [default: `main`].
+    pub pipeline_id: String,
+    /// `pipeline.ordered` [default: `auto`].
+    pub ordered: Ordered,
     /// `-t`: check the configuration and exit.
     pub test_and_exit: bool,
     /// `-w`: pipeline workers.
@@ -99,6 +145,9 @@ pub struct Settings {
     pub input_memory_per_connection: usize,
 }
 
+/// Logstash's default pipeline id.
+pub const DEFAULT_PIPELINE_ID: &str = "main";
+
 /// `--input.memory.max_bytes`'s default.
 pub const DEFAULT_INPUT_MEMORY_MAX_BYTES: usize = 128 * 1024 * 1024;
 /// `--input.memory.per_connection`'s default.
@@ -108,6 +157,8 @@ impl Settings {
     pub fn new(source: Source) -> Settings {
         Settings {
             source,
+            pipeline_id: DEFAULT_PIPELINE_ID.into(),
+            ordered: Ordered::Auto,
             test_and_exit: false,
             workers: default_workers(),
             batch_size: 125,
@@ -134,6 +185,19 @@ impl Settings {
             input_memory_max_bytes: DEFAULT_INPUT_MEMORY_MAX_BYTES,
             input_memory_per_connection: DEFAULT_INPUT_MEMORY_PER_CONNECTION,
         }
+    }
+}
+
+impl Settings {
+    /// Checks the settings that depend on one another (`pipeline.ordered` and the
+    /// worker count); a message a user can act on when they do not fit.
+    pub fn validate(&self) -> Result<(), String> {
+        self.ordered.resolve(self.workers).map(|_| ())
+    }
+
+    /// Whether this pipeline runs ordered (see [`Ordered`]).
+    pub fn is_ordered(&self) -> bool {
+        self.ordered.resolve(self.workers).unwrap_or(true)
     }
 }
 
@@ -195,6 +259,20 @@ mod tests {
         assert_eq!(parse_bytes("1024"), Ok(1024));
         assert_eq!(parse_bytes("2 GiB"), Ok(2 << 30));
         assert!(parse_bytes("lots").is_err());
+    }
+
+    #[test]
+    fn ordered_follows_the_worker_count_unless_set() {
+        assert_eq!(Ordered::Auto.resolve(1), Ok(true));
+        assert_eq!(Ordered::Auto.resolve(4), Ok(false));
+        assert_eq!(Ordered::False.resolve(1), Ok(false));
+        assert_eq!(Ordered::True.resolve(1), Ok(true));
+        assert!(Ordered::True
+            .resolve(2)
+            .unwrap_err()
+            .contains("single worker"));
+        assert_eq!(Ordered::parse("auto"), Some(Ordered::Auto));
+        assert_eq!(Ordered::parse("yes"), None);
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod http;
 #[cfg(feature = "kafka")]
 pub mod kafka;
 pub mod listener;
+pub mod pipeline;
 pub mod stdin;
 pub mod syslog;
 pub mod tcp;
@@ -192,6 +193,9 @@ pub static REGISTRY: Registry<Box<dyn Input>> = Registry {
         ("kafka", |o| Ok(Box::new(kafka::KafkaInput::build(o)?))),
         #[cfg(not(feature = "kafka"))]
         ("kafka", |o| Err(crate::plugin::without_kafka(o))),
+        ("pipeline", |o| {
+            Ok(Box::new(pipeline::PipelineInput::build(o)?))
+        }),
         ("stdin", |o| Ok(Box::new(stdin::StdinInput::build(o)?))),
         ("syslog", |o| Ok(Box::new(syslog::SyslogInput::build(o)?))),
         ("tcp", |o| Ok(Box::new(tcp::TcpInput::build(o)?))),

@@ -45,6 +45,7 @@ pub mod http_client;
 #[cfg(feature = "kafka")]
 pub mod kafka;
 pub mod null;
+pub mod pipeline;
 pub mod sentinel;
 pub mod splunk_hec;
 pub mod stdout;
@@ -270,6 +271,9 @@ pub static REGISTRY: Registry<Box<dyn Output>> = Registry {
         #[cfg(not(feature = "kafka"))]
         ("kafka", |o| Err(crate::plugin::without_kafka(o))),
         ("null", |o| Ok(Box::new(null::NullOutput::build(o)?))),
+        ("pipeline", |o| {
+            Ok(Box::new(pipeline::PipelineOutput::build(o)?))
+        }),
         ("sentinel", |o| {
             Ok(Box::new(sentinel::SentinelOutput::build(o)?))
         }),

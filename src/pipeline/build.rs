@@ -30,6 +30,8 @@ pub struct CompiledOutput {
 
 /// Everything a pipeline runs.
 pub struct CompiledPipeline {
+    /// Every plugin id of the pipeline.
+    pub ids: HashSet<String>,
     pub inputs: Vec<CompiledInput>,
     pub filters: Vec<FilterNode>,
     pub outputs: Vec<CompiledOutput>,
@@ -91,6 +93,7 @@ pub fn compile(
         tracing::warn!("the pipeline has no outputs: events are dropped after the filters");
     }
     Ok(CompiledPipeline {
+        ids: c.ids,
         inputs,
         filters,
         outputs: c.outputs,
@@ -104,9 +107,14 @@ impl Compiler {
         let pos = opts.value_pos("id");
         let _ = opts.bool("enable_metric")?;
         self.counter += 1;
+        // Metrics key plugins by id across the process, so the ids Sluice makes up for
+        // a pipeline other than `main` name their pipeline.
         let id = match opts.string("id")? {
             Some(id) => id,
-            None => format!("{}-{}", p.name, self.counter),
+            None if self.context.pipeline_id == crate::settings::DEFAULT_PIPELINE_ID => {
+                format!("{}-{}", p.name, self.counter)
+            }
+            None => format!("{}-{}-{}", self.context.pipeline_id, p.name, self.counter),
         };
         if !self.ids.insert(id.clone()) {
             return Err(Error::invalid(
@@ -142,7 +150,7 @@ impl Compiler {
                     opts.finish()?;
                     FilterNode::Plugin {
                         flow: crate::metrics::PluginFlow::of(&id),
-                        span: super::plugin_span(&id, &p.name),
+                        span: super::plugin_span(&self.context.pipeline_id, &id, &p.name),
                         id,
                         name: p.name.clone(),
                         filter,

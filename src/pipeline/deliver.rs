@@ -114,8 +114,10 @@ pub struct Delivery {
 }
 
 impl Delivery {
-    /// Wraps `output`; its rejects go to `dead_letters` unless it names its own directory.
+    /// Wraps `output` of pipeline `pipeline_id`; its rejects go to `dead_letters` unless
+    /// it names its own directory.
     pub fn new(
+        pipeline_id: &str,
         id: String,
         name: String,
         output: Box<dyn Output>,
@@ -135,7 +137,7 @@ impl Delivery {
             undelivered: counter(&m.undelivered),
         };
         let flow = metrics::PluginFlow::of(&id);
-        let span = super::plugin_span(&id, &name);
+        let span = super::plugin_span(pipeline_id, &id, &name);
         Delivery {
             policy: output.retry_policy(),
             id,
@@ -516,6 +518,7 @@ mod tests {
         let id = format!("test-out-{}", NEXT.fetch_add(1, Ordering::Relaxed));
         let seen = Seen::default();
         let d = Delivery::new(
+            "main",
             id,
             "test".into(),
             Box::new(Scripted {

@@ -24,7 +24,7 @@ pub mod workers;
 
 use crate::config::{self, Error as ConfigError};
 use crate::inputs::InputContext;
-use crate::plugin::PluginContext;
+use crate::plugin::{PipelineBus, PluginContext};
 use crate::queue::Queue;
 use crate::settings::Settings;
 use build::{compile, CompiledPipeline};
@@ -40,6 +40,9 @@ use workers::{BatchShape, Stages};
 pub enum Error {
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// Settings that do not fit together (`pipeline.ordered: true` with several workers).
+    #[error("pipeline {id}: {message}")]
+    Settings { id: String, message: String },
     #[error("cannot start the runtime: {0}")]
     Runtime(std::io::Error),
     #[error("input {id} failed: {message}")]
@@ -48,28 +51,82 @@ pub enum Error {
     Undelivered { events: u64, batches: usize },
     #[error(transparent)]
     Queue(#[from] crate::queue::PersistedError),
+    /// One pipeline of several failed (the others ran on).
+    #[error("pipeline {id}: {source}")]
+    Pipeline {
+        id: String,
+        #[source]
+        source: Box<Error>,
+    },
 }
 
 /// Loads, checks and compiles the configuration `settings` names.
 pub fn load(settings: &Settings) -> Result<CompiledPipeline, ConfigError> {
+    load_on(settings, &PipelineBus::new())
+}
+
+/// [`load`], with the pipeline's `pipeline` inputs and outputs on `bus` (every
+/// pipeline of one run shares one).
+pub fn load_on(settings: &Settings, bus: &PipelineBus) -> Result<CompiledPipeline, ConfigError> {
     let ast = config::load(&settings.source, settings.support_escapes)?;
-    let context = Arc::new(PluginContext::from_settings(settings));
-    compile(&ast, context)
+    let mut context = PluginContext::from_settings(settings);
+    context.bus = bus.clone();
+    compile(&ast, Arc::new(context))
+}
+
+/// Checks and compiles every pipeline of a run on one bus (what `-t` checks and what
+/// [`run_all`] starts). The error names the pipeline when there are several.
+pub fn load_all(pipelines: &[Settings], bus: &PipelineBus) -> Result<Vec<CompiledPipeline>, Error> {
+    let named = |id: &str, e: Error| {
+        if pipelines.len() > 1 {
+            Error::Pipeline {
+                id: id.to_string(),
+                source: Box::new(e),
+            }
+        } else {
+            e
+        }
+    };
+    let mut compiled: Vec<CompiledPipeline> = Vec::with_capacity(pipelines.len());
+    for settings in pipelines {
+        let id = &settings.pipeline_id;
+        settings.validate().map_err(|message| Error::Settings {
+            id: id.clone(),
+            message,
+        })?;
+        let pipeline = pipeline_span(id)
+            .in_scope(|| load_on(settings, bus))
+            .map_err(|e| named(id, e.into()))?;
+        for (other, earlier) in pipelines.iter().zip(&compiled) {
+            let mut shared: Vec<&String> = pipeline.ids.intersection(&earlier.ids).collect();
+            shared.sort();
+            if !shared.is_empty() {
+                tracing::warn!(
+                    pipeline_id = %id,
+                    other_pipeline_id = %other.pipeline_id,
+                    plugin_ids = ?shared,
+                    "plugin ids used in two pipelines: their metrics and node stats add up; give each plugin its own id"
+                );
+            }
+        }
+        compiled.push(pipeline);
+    }
+    Ok(compiled)
 }
 
 /// The span every log line of the pipeline is written in, so each line names it. Its
 /// level is `error` only so that no `--log.level` filters it out: a span disabled by the
 /// level would leave the lines inside it without their ids.
-pub fn pipeline_span() -> tracing::Span {
-    tracing::error_span!("pipeline", pipeline_id = published::PIPELINE_ID)
+pub fn pipeline_span(pipeline_id: &str) -> tracing::Span {
+    tracing::error_span!("pipeline", pipeline_id = pipeline_id)
 }
 
 /// The span of one plugin's work: its log lines name the pipeline and the plugin (at
 /// level `error` for the reason [`pipeline_span`] gives).
-pub fn plugin_span(id: &str, name: &str) -> tracing::Span {
+pub fn plugin_span(pipeline_id: &str, id: &str, name: &str) -> tracing::Span {
     tracing::error_span!(
         "plugin",
-        pipeline_id = published::PIPELINE_ID,
+        pipeline_id = pipeline_id,
         plugin_id = id,
         plugin = name
     )
@@ -77,8 +134,16 @@ pub fn plugin_span(id: &str, name: &str) -> tracing::Span {
 
 /// Runs the pipeline `settings` describe until its inputs finish or a signal stops it.
 pub fn run(settings: Settings) -> Result<(), Error> {
-    let span = pipeline_span();
-    let pipeline = span.in_scope(|| load(&settings))?;
+    run_all(vec![settings])
+}
+
+/// Runs every pipeline of a run (pipelines.yml) in one process, each with its own queue
+/// and workers, until all have stopped. Their `pipeline` inputs and outputs share one
+/// bus. A signal stops them all; a failing input stops only its own pipeline. The
+/// result is the first failure (each is logged with its pipeline id).
+pub fn run_all(pipelines: Vec<Settings>) -> Result<(), Error> {
+    let bus = PipelineBus::new();
+    let compiled = load_all(&pipelines, &bus)?;
     // IO only (filters run on the workers' own threads): tokio's default of one thread
     // per core, since inputs decode (JSON, Beats frames) on it; idle threads cost nothing.
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -86,15 +151,49 @@ pub fn run(settings: Settings) -> Result<(), Error> {
         .enable_all()
         .build()
         .map_err(Error::Runtime)?;
-    runtime.block_on(
-        async move {
-            let shutdown = CancellationToken::new();
-            let abort = CancellationToken::new();
-            tokio::spawn(watch_signals(shutdown.clone(), abort.clone()).in_current_span());
-            run_pipeline_until(pipeline, &settings, shutdown, abort).await
+    let several = pipelines.len() > 1;
+    runtime.block_on(async move {
+        let shutdown = CancellationToken::new();
+        let abort = CancellationToken::new();
+        tokio::spawn(watch_signals(shutdown.clone(), abort.clone()));
+        let mut running = tokio::task::JoinSet::new();
+        for (pipeline, settings) in compiled.into_iter().zip(pipelines) {
+            let span = pipeline_span(&settings.pipeline_id);
+            let (shutdown, abort) = (shutdown.child_token(), abort.child_token());
+            running.spawn(
+                async move {
+                    let outcome = run_pipeline_until(pipeline, &settings, shutdown, abort).await;
+                    (settings.pipeline_id, outcome)
+                }
+                .instrument(span),
+            );
         }
-        .instrument(span),
-    )
+        let mut first = None;
+        while let Some(joined) = running.join_next().await {
+            let (id, outcome) = match joined {
+                Ok(done) => done,
+                Err(e) => (
+                    "unknown".to_string(),
+                    Err(Error::Input {
+                        id: "pipeline".into(),
+                        message: e.to_string(),
+                    }),
+                ),
+            };
+            if let Err(e) = outcome {
+                if several {
+                    tracing::error!(pipeline_id = %id, error = %e, "pipeline stopped with an error");
+                    first.get_or_insert(Error::Pipeline {
+                        id,
+                        source: Box::new(e),
+                    });
+                } else {
+                    first.get_or_insert(e);
+                }
+            }
+        }
+        first.map_or(Ok(()), Err)
+    })
 }
 
 /// First signal: stop inputs and drain. Second: give up on undelivered events now (they
@@ -183,6 +282,7 @@ pub async fn run_pipeline_until(
     abort: CancellationToken,
 ) -> Result<(), Error> {
     let CompiledPipeline {
+        ids: _,
         inputs,
         filters,
         outputs,
@@ -190,16 +290,21 @@ pub async fn run_pipeline_until(
     } = pipeline;
     let queue = Arc::new(Queue::from_settings(settings)?);
     let dead_letters = DeadLetterSettings {
-        dir: crate::queue::dlq::queue_dir(
-            &settings.data_dir,
-            crate::queue::dlq::DEFAULT_PIPELINE_ID,
-        ),
+        dir: crate::queue::dlq::queue_dir(&settings.data_dir, &settings.pipeline_id),
         max_bytes: settings.dlq_max_bytes,
         policy: settings.dlq_storage_policy,
     };
     let outputs = outputs
         .into_iter()
-        .map(|o| Delivery::new(o.id, o.name, o.output, dead_letters.clone()))
+        .map(|o| {
+            Delivery::new(
+                &settings.pipeline_id,
+                o.id,
+                o.name,
+                o.output,
+                dead_letters.clone(),
+            )
+        })
         .collect();
     let stages = Arc::new(Stages {
         filters,
@@ -207,6 +312,9 @@ pub async fn run_pipeline_until(
         output_tree,
         shutdown: shutdown.clone(),
         abort: abort.clone(),
+        pipeline_id: settings.pipeline_id.clone(),
+        ordered: settings.is_ordered(),
+        events_out: Default::default(),
     });
     published::publish(&inputs, &stages, settings, queue.clone());
     // Whatever way this future ends (a caller may drop it), worker threads must not
@@ -236,7 +344,7 @@ pub async fn run_pipeline_until(
     for input in inputs {
         let ctx = InputContext::new(&input.id, queue.clone(), shutdown.clone(), input.decorator);
         let id = input.id.clone();
-        let span = plugin_span(&id, &input.name);
+        let span = plugin_span(&settings.pipeline_id, &id, &input.name);
         span.in_scope(|| tracing::info!(input = %id, plugin = %input.name, "starting input"));
         running.spawn(async move { (id, input.input.run(ctx).await) }.instrument(span));
     }
@@ -293,7 +401,7 @@ pub async fn run_pipeline_until(
             events += n;
         }
     }
-    tracing::info!("pipeline stopped");
+    tracing::info!(pipeline_id = %settings.pipeline_id, "pipeline stopped");
     match failure {
         Some(e) => Err(e),
         None if undelivered.batches > 0 || events > 0 => Err(Error::Undelivered {

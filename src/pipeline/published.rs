@@ -5,7 +5,7 @@ use super::build::CompiledInput;
 use super::deliver::State;
 use super::tree::FilterNode;
 use super::workers::Stages;
-use crate::metrics::{self, PluginFlow};
+use crate::metrics::PluginFlow;
 use crate::queue::Queue;
 use crate::settings::Settings;
 use crate::stats::node::{self, Events, Pipeline, Plugin, PluginCounts, PluginStatus};
@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 
 /// Logstash's default pipeline id.
-pub const PIPELINE_ID: &str = "main";
+pub const PIPELINE_ID: &str = crate::settings::DEFAULT_PIPELINE_ID;
 
 fn filters(nodes: &[FilterNode], out: &mut Vec<Plugin>) {
     for n in nodes {
@@ -55,9 +55,9 @@ pub(super) fn publish(
         id: o.id.clone(),
         name: o.name.clone(),
     }));
-    let counts = counts(&plugins, Arc::downgrade(stages));
+    let counts = counts(&settings.pipeline_id, &plugins, Arc::downgrade(stages));
     node::publish(Pipeline {
-        id: PIPELINE_ID.into(),
+        id: settings.pipeline_id.clone(),
         workers: settings.workers,
         batch_size: settings.batch_size,
         batch_delay_millis: settings.batch_delay.as_millis() as u64,
@@ -83,9 +83,15 @@ fn events_of(flow: &PluginFlow) -> Events {
 }
 
 /// Reads each plugin's counters by id; the pipeline's own id reads its totals. The
-/// outputs' states are read through `stages`, held weakly so a stopped pipeline's
-/// outputs are not kept alive by the API.
-fn counts(plugins: &[Plugin], stages: Weak<Stages>) -> PluginCounts {
+/// outputs' states (and the pipeline's `out`) are read through `stages`, held weakly so
+/// a stopped pipeline's outputs are not kept alive by the API.
+fn counts(pipeline_id: &str, plugins: &[Plugin], stages: Weak<Stages>) -> PluginCounts {
+    let pipeline_id = pipeline_id.to_string();
+    // A clone shares the count, and outlives the pipeline for the API.
+    let events_out = stages
+        .upgrade()
+        .map(|s| s.events_out.clone())
+        .unwrap_or_default();
     let flows: HashMap<String, (&'static str, PluginFlow)> = plugins
         .iter()
         .map(|p| {
@@ -97,8 +103,7 @@ fn counts(plugins: &[Plugin], stages: Weak<Stages>) -> PluginCounts {
         })
         .collect();
     Arc::new(move |id: &str| {
-        if id == PIPELINE_ID && !flows.contains_key(id) {
-            let m = &metrics::get().pipeline;
+        if id == pipeline_id && !flows.contains_key(id) {
             let pushed = flows
                 .values()
                 .filter(|(kind, _)| *kind == "inputs")
@@ -112,7 +117,7 @@ fn counts(plugins: &[Plugin], stages: Weak<Stages>) -> PluginCounts {
             return PluginStatus {
                 events: Events {
                     in_: pushed,
-                    out: m.filter_events_out.get(),
+                    out: events_out.get(),
                     duration_in_millis: millis(busy),
                 },
                 ..PluginStatus::default()

@@ -26,7 +26,12 @@ pub enum FilterNode {
 }
 
 /// Runs the filter section over a batch in place.
-pub fn run_filters(nodes: &[FilterNode], events: &mut Vec<Event>) {
+///
+/// Where the events of a batch take different branches, `ordered` (`pipeline.ordered`)
+/// decides what leaves: grouped by branch (one filter call per branch: fastest), or in
+/// the order the events came in (one call per run of neighbours that take the same
+/// branch), so that events leave the outputs in the order they entered.
+pub fn run_filters(nodes: &[FilterNode], events: &mut Vec<Event>, ordered: bool) {
     for node in nodes {
         if events.is_empty() {
             return;
@@ -55,7 +60,24 @@ pub fn run_filters(nodes: &[FilterNode], events: &mut Vec<Event>) {
                 let first = picks[0];
                 if picks.iter().all(|p| *p == first) {
                     // The common case: the whole batch takes one branch.
-                    run_filters(body(first), events);
+                    run_filters(body(first), events, ordered);
+                    continue;
+                }
+                if ordered {
+                    let mut out = Vec::with_capacity(events.len());
+                    let mut run = Vec::new();
+                    let mut current = first;
+                    for (e, p) in events.drain(..).zip(picks) {
+                        if p != current {
+                            run_filters(body(current), &mut run, ordered);
+                            out.append(&mut run);
+                            current = p;
+                        }
+                        run.push(e);
+                    }
+                    run_filters(body(current), &mut run, ordered);
+                    out.append(&mut run);
+                    *events = out;
                     continue;
                 }
                 let mut buckets: Vec<Vec<Event>> = (0..=cases.len()).map(|_| Vec::new()).collect();
@@ -64,7 +86,7 @@ pub fn run_filters(nodes: &[FilterNode], events: &mut Vec<Event>) {
                 }
                 for (i, mut bucket) in buckets.into_iter().enumerate() {
                     if !bucket.is_empty() {
-                        run_filters(body(i), &mut bucket);
+                        run_filters(body(i), &mut bucket, ordered);
                         events.append(&mut bucket);
                     }
                 }
@@ -83,6 +105,7 @@ pub enum OutputNode {
 }
 
 /// Sorts `events` into one list per output, following the output section's branches.
+/// Each output appears once in the tree, so its list keeps the events' order.
 pub fn route<'a>(nodes: &[OutputNode], events: &[&'a Event], per_output: &mut [Vec<&'a Event>]) {
     for node in nodes {
         match node {
@@ -112,5 +135,56 @@ pub fn route<'a>(nodes: &[OutputNode], events: &[&'a Event], per_output: &mut [V
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Value;
+    use crate::pipeline::build::compile;
+
+    fn numbered(n: i64) -> Vec<Event> {
+        (0..n)
+            .map(|i| {
+                let mut e = Event::new();
+                e.insert_field("n", Value::String(i.to_string()));
+                e
+            })
+            .collect()
+    }
+
+    fn order(events: &[Event]) -> Vec<String> {
+        events
+            .iter()
+            .map(|e| match e.get_field("n") {
+                Some(Value::String(s)) => s.clone(),
+                other => panic!("no n: {other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn ordered_keeps_the_order_through_branches_and_unordered_groups() {
+        let text = r#"filter {
+            if [n] =~ /[05]$/ { mutate { add_tag => ["fives"] } }
+            else if [n] == "3" { clone { clones => ["copy"] } }
+            else { mutate { add_tag => ["other"] } }
+        }"#;
+        let ast = crate::config::parse(text, "test", false).unwrap();
+        let p = compile(&ast, Default::default()).unwrap();
+        let mut ordered = numbered(12);
+        run_filters(&p.filters, &mut ordered, true);
+        let expected: Vec<String> = (0..12)
+            .flat_map(|i| if i == 3 { vec![3, 3] } else { vec![i] })
+            .map(|i: i32| i.to_string())
+            .collect();
+        assert_eq!(order(&ordered), expected);
+        let mut grouped = numbered(12);
+        run_filters(&p.filters, &mut grouped, false);
+        assert_eq!(
+            order(&grouped),
+            ["0", "5", "10", "3", "3", "1", "2", "4", "6", "7", "8", "9", "11"]
+        );
     }
 }

@@ -43,6 +43,13 @@ pub struct Stages {
     pub shutdown: CancellationToken,
     /// Cancelled at the shutdown deadline: outputs give up.
     pub abort: CancellationToken,
+    /// `pipeline.id`: names the worker threads.
+    pub pipeline_id: String,
+    /// `pipeline.ordered` as resolved for this pipeline's worker count.
+    pub ordered: bool,
+    /// Events that left this pipeline's filters (the process-wide counter adds up every
+    /// pipeline's): the pipeline's `out` in node stats.
+    pub events_out: prometheus_client::metrics::counter::Counter,
 }
 
 /// How workers take batches from the queue (`pipeline.batch.size`, `.delay`).
@@ -106,7 +113,7 @@ pub fn start(
         let span = tracing::Span::current();
         // Logstash's thread name; Linux keeps 15 bytes of it.
         std::thread::Builder::new()
-            .name(format!("[{}]>worker{n}", super::published::PIPELINE_ID))
+            .name(format!("[{}]>worker{n}", stages.pipeline_id))
             .spawn(move || {
                 let _in_span = span.enter();
                 let tally = thread.run();
@@ -216,11 +223,12 @@ impl WorkerThread {
     /// Runs one batch through the filters and outputs; false when an output failed.
     fn process(&self, mut batch: Batch) -> bool {
         let stages = &*self.stages;
-        run_filters(&stages.filters, &mut batch.events);
+        run_filters(&stages.filters, &mut batch.events, stages.ordered);
         crate::metrics::get()
             .pipeline
             .filter_events_out
             .inc_by(batch.events.len() as u64);
+        stages.events_out.inc_by(batch.events.len() as u64);
         if batch.events.is_empty() {
             return true;
         }

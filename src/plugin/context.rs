@@ -20,6 +20,13 @@ pub struct PluginContext {
     pub input_memory_max_bytes: usize,
     /// `--input.memory.per_connection`: what each connection may hold of its own.
     pub input_memory_per_connection: usize,
+    /// `pipeline.id`: the pipeline the plugin belongs to (`main` unless pipelines.yml
+    /// names it).
+    pub pipeline_id: String,
+    /// The process's pipeline-to-pipeline addresses (the `pipeline` input and output).
+    /// Every pipeline of one run must share one bus; [`PluginContext::from_settings`]
+    /// starts a fresh one, which the runtime replaces with the run's.
+    pub bus: super::PipelineBus,
 }
 
 impl PluginContext {
@@ -34,6 +41,8 @@ impl PluginContext {
             dlq_storage_policy: settings.dlq_storage_policy,
             input_memory_max_bytes: settings.input_memory_max_bytes,
             input_memory_per_connection: settings.input_memory_per_connection,
+            pipeline_id: settings.pipeline_id.clone(),
+            bus: super::PipelineBus::new(),
         }
     }
 }

@@ -3,12 +3,14 @@
 //! takes. This module sits below the plugins (they import it, never the reverse) and
 //! above `config/` and `event/`.
 
+pub mod bus;
 mod context;
 pub mod ecs;
 mod options;
 mod registry;
 pub mod secret;
 
+pub use bus::PipelineBus;
 pub use context::PluginContext;
 pub use options::{CodecSpec, Options, Spanned, StringListMap};
 pub use registry::{Constructor, Registry};
