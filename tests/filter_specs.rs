@@ -3,6 +3,9 @@
 //! spec's `describe`/`context`. Spec examples that test Ruby internals (mocked private
 //! methods, JVM flags) are noted where they would stand, with why they do not apply.
 
+// The specs' own figures (3.1415926) are kept as written.
+#![allow(clippy::approx_constant, clippy::excessive_precision)]
+
 use sluice::event::field_ref::FieldRef;
 use sluice::event::{Event, Timestamp, Value};
 use sluice::filters::{self, Filter};
@@ -898,5 +901,764 @@ mod kv {
         assert!(started.elapsed() < std::time::Duration::from_secs(10));
         assert!(e.has_tag("BADKV"), "{}", e.to_json_string());
         expect(&e, &[("default", None), ("kv", None)]);
+    }
+}
+
+mod mutate {
+    use super::*;
+
+    fn m(body: &str, fields: &[(&str, Value)]) -> Event {
+        run(&*filter("mutate", body), ev(fields))
+    }
+
+    fn i(v: i64) -> Value {
+        Value::Int(v)
+    }
+
+    fn f(v: f64) -> Value {
+        Value::Float(v)
+    }
+
+    fn b(v: bool) -> Value {
+        Value::Bool(v)
+    }
+
+    fn arr(items: Vec<Value>) -> Value {
+        Value::Array(items)
+    }
+
+    #[test]
+    fn operation_that_would_cause_an_error_is_caught_and_tagged() {
+        for (extra, tag) in [
+            ("", "_mutate_error"),
+            (r#"tag_on_failure => "my_custom_tag""#, "my_custom_tag"),
+        ] {
+            let body = format!(r#"add_field => {{ "[[][[[[]message" => "nope" }} {extra}"#);
+            let e = m(&body, &[("message", s("foo"))]);
+            assert!(e.has_tag(tag), "{}", e.to_json_string());
+        }
+    }
+
+    #[test]
+    fn uppercase_capitalize_lowercase_of_an_array_convert_only_string_elements() {
+        let e = m(
+            r#"uppercase => ["array_of"]"#,
+            &[("array_of", arr(vec![s("a"), i(2), s("C")]))],
+        );
+        assert_eq!(get(&e, "array_of"), Some(&arr(vec![s("A"), i(2), s("C")])));
+        let e = m(
+            r#"capitalize => ["array_of"]"#,
+            &[("array_of", arr(vec![s("ab"), i(2), s("CDE")]))],
+        );
+        assert_eq!(
+            get(&e, "array_of"),
+            Some(&arr(vec![s("Ab"), i(2), s("Cde")]))
+        );
+        let e = m(
+            r#"lowercase => ["array_of"]"#,
+            &[("array_of", arr(vec![s("a"), i(2), s("C")]))],
+        );
+        assert_eq!(get(&e, "array_of"), Some(&arr(vec![s("a"), i(2), s("c")])));
+    }
+
+    #[test]
+    fn case_operations_on_a_missing_field_do_not_create_it() {
+        for op in ["lowercase", "uppercase", "capitalize"] {
+            let e = m(&format!(r#"{op} => ["fake_field"]"#), &[]);
+            assert!(get(&e, "fake_field").is_none(), "{op}");
+        }
+    }
+
+    // "avoid mutating contents of field, as they may be shared": Ruby string identity;
+    // Rust values are owned by their event, nothing is shared to mutate.
+
+    #[test]
+    fn strip() {
+        let e = m(r#"strip => ["path"]"#, &[("path", s(" /store.php "))]);
+        expect(&e, &[("path", Some("/store.php"))]);
+        let e = m(
+            r#"strip => ["foo", "bar"]"#,
+            &[("foo", s(" /bar.php ")), ("bar", s(" foo"))],
+        );
+        expect(&e, &[("foo", Some("/bar.php")), ("bar", Some("foo"))]);
+    }
+
+    #[test]
+    fn split() {
+        let f = filter("mutate", r#"split => {"field" => "," }"#);
+        assert_eq!(
+            get(&run(&*f, ev(&[("field", s("foo,bar,baz"))])), "field"),
+            Some(&strs(&["foo", "bar", "baz"]))
+        );
+        assert_eq!(
+            get(&run(&*f, ev(&[("field", s("foo"))])), "field"),
+            Some(&strs(&["foo"]))
+        );
+        assert_eq!(
+            get(&run(&*f, ev(&[("field", s("foo,"))])), "field"),
+            Some(&strs(&["foo"]))
+        );
+        assert_eq!(
+            get(&run(&*f, ev(&[("field", Value::Null)])), "field"),
+            Some(&Value::Null)
+        );
+        assert_eq!(
+            get(&run(&*f, ev(&[("field", strs(&["foo", "bar"]))])), "field"),
+            Some(&strs(&["foo", "bar"]))
+        );
+        let e = run(&*f, ev(&[("[field][foo]", s("bar,baz"))]));
+        expect(&e, &[("[field][foo]", Some("bar,baz"))]);
+        assert!(get(&e, "tags").is_none());
+    }
+
+    #[test]
+    fn copy_is_a_deep_copy() {
+        let f = filter("mutate", r#"copy => {"field" => "target" }"#);
+        let mut e = run(&*f, ev(&[("field", s("foobar"))]));
+        assert_eq!(get(&e, "target"), get(&e, "field"));
+        e.insert(&FieldRef::parse("field").unwrap(), Value::Null);
+        assert_ne!(get(&e, "target"), get(&e, "field"));
+        let mut e = run(&*f, ev(&[("field", strs(&["foo", "bar"]))]));
+        assert_eq!(get(&e, "target"), get(&e, "field"));
+        e.insert(
+            &FieldRef::parse("field").unwrap(),
+            strs(&["foo", "bar", "baz"]),
+        );
+        assert_ne!(get(&e, "target"), get(&e, "field"));
+        let mut e = run(&*f, ev(&[("[field][foo]", s("bar"))]));
+        assert_eq!(get(&e, "target"), get(&e, "field"));
+        e.insert(&FieldRef::parse("[field][foo]").unwrap(), s("baz"));
+        assert_ne!(get(&e, "[target][foo]"), get(&e, "[field][foo]"));
+    }
+
+    #[test]
+    fn config_validation() {
+        let err = build("mutate", r#"convert => [ "message", "int"]"#)
+            .err()
+            .expect("int is refused");
+        assert!(err.contains("unknown type `int`"), "{err}");
+        let err = build("mutate", r#"gsub => [ "message", "toreplace"]"#)
+            .err()
+            .expect("a gsub pair is refused");
+        assert!(err.contains("triples"), "{err}");
+    }
+
+    #[test]
+    fn basics() {
+        let body = r#"
+          lowercase => ["lowerme","Lowerme", "lowerMe"]
+          uppercase => ["upperme", "Upperme", "upperMe"]
+          capitalize => ["capitalizeme", "Capitalizeme", "capitalizeMe"]
+          convert => [ "intme", "integer", "floatme", "float" ]
+          rename => [ "rename1", "rename2" ]
+          replace => [ "replaceme", "hello world" ]
+          replace => [ "newfield", "newnew" ]
+          update => [ "nosuchfield", "weee" ]
+          update => [ "updateme", "updated" ]"#;
+        let e = m(
+            body,
+            &[
+                ("lowerme", s("example")),
+                ("upperme", s("EXAMPLE")),
+                ("capitalizeme", s("Example")),
+                ("Lowerme", s("ExAmPlE")),
+                ("Upperme", s("ExAmPlE")),
+                ("Capitalizeme", s("ExAmPlE")),
+                ("lowerMe", strs(&["ExAmPlE", "example"])),
+                ("upperMe", strs(&["ExAmPlE", "EXAMPLE"])),
+                ("capitalizeMe", strs(&["ExAmPlE", "Example"])),
+                ("intme", strs(&["1234", "7890.4", "7.9"])),
+                ("floatme", strs(&["1234.455"])),
+                ("rename1", strs(&["hello world"])),
+                ("updateme", strs(&["who cares"])),
+                ("replaceme", strs(&["who cares"])),
+            ],
+        );
+        expect(
+            &e,
+            &[
+                ("lowerme", Some("example")),
+                ("upperme", Some("EXAMPLE")),
+                ("capitalizeme", Some("Example")),
+                ("Lowerme", Some("example")),
+                ("Upperme", Some("EXAMPLE")),
+                ("Capitalizeme", Some("Example")),
+                ("rename1", None),
+                ("newfield", Some("newnew")),
+                ("nosuchfield", None),
+                ("updateme", Some("updated")),
+            ],
+        );
+        assert_eq!(get(&e, "lowerMe"), Some(&strs(&["example", "example"])));
+        assert_eq!(get(&e, "upperMe"), Some(&strs(&["EXAMPLE", "EXAMPLE"])));
+        assert_eq!(
+            get(&e, "capitalizeMe"),
+            Some(&strs(&["Example", "Example"]))
+        );
+        assert_eq!(get(&e, "intme"), Some(&arr(vec![i(1234), i(7890), i(7)])));
+        assert_eq!(get(&e, "floatme"), Some(&arr(vec![f(1234.455)])));
+        assert_eq!(get(&e, "rename2"), Some(&strs(&["hello world"])));
+    }
+
+    #[test]
+    fn case_handling_of_multibyte_unicode_strings() {
+        let e = m(
+            r#"lowercase => ["lowerme"] uppercase => ["upperme"] capitalize => ["capitalizeme"]"#,
+            &[
+                (
+                    "lowerme",
+                    strs(&["АБВГД\0MMM", "こにちわ", "XyZółć", "NÎcË GÛŸ"]),
+                ),
+                (
+                    "upperme",
+                    strs(&["аБвгд\0mmm", "こにちわ", "xYzółć", "Nîcë gûÿ"]),
+                ),
+                (
+                    "capitalizeme",
+                    strs(&["АБВГД\0mmm", "こにちわ", "xyzółć", "nÎcË gÛŸ"]),
+                ),
+            ],
+        );
+        assert_eq!(
+            get(&e, "lowerme"),
+            Some(&strs(&["абвгд\0mmm", "こにちわ", "xyzółć", "nîcë gûÿ"]))
+        );
+        assert_eq!(
+            get(&e, "upperme"),
+            Some(&strs(&["АБВГД\0MMM", "こにちわ", "XYZÓŁĆ", "NÎCË GÛŸ"]))
+        );
+        assert_eq!(
+            get(&e, "capitalizeme"),
+            Some(&strs(&["Абвгд\0mmm", "こにちわ", "Xyzółć", "Nîcë gûÿ"]))
+        );
+    }
+
+    #[test]
+    fn convert_one_field_to_string() {
+        let e = m(
+            r#"convert => [ "unicorns", "string" ]"#,
+            &[("unicorns", i(1234))],
+        );
+        expect(&e, &[("unicorns", Some("1234"))]);
+    }
+
+    #[test]
+    fn convert_strings_to_boolean_values() {
+        let fields: Vec<(&str, Value, Value)> = vec![
+            ("true_field", s("true"), b(true)),
+            ("false_field", s("false"), b(false)),
+            ("true_upper", s("True"), b(true)),
+            ("false_upper", s("False"), b(false)),
+            ("true_one", s("1"), b(true)),
+            ("false_zero", s("0"), b(false)),
+            ("true_yes", s("yes"), b(true)),
+            ("false_no", s("no"), b(false)),
+            ("true_y", s("Y"), b(true)),
+            ("false_n", s("N"), b(false)),
+            (
+                "wrong_field",
+                s("none of the above"),
+                s("none of the above"),
+            ),
+            ("integer_false", i(0), b(false)),
+            ("integer_true", i(1), b(true)),
+            ("integer_negative", i(-1), i(-1)),
+            ("integer_wrong", i(2), i(2)),
+            ("float_true", f(1.0), b(true)),
+            ("float_false", f(0.0), b(false)),
+            ("float_negative", f(-1.0), f(-1.0)),
+            ("float_wrong", f(1.0123), f(1.0123)),
+            ("float_wrong2", f(0.01), f(0.01)),
+            (
+                "array",
+                arr(vec![s("1"), s("0"), i(0), i(1), i(2)]),
+                arr(vec![b(true), b(false), b(false), b(true), i(2)]),
+            ),
+        ];
+        let mut body = String::new();
+        let mut input: Vec<(&str, Value)> =
+            fields.iter().map(|(k, v, _)| (*k, v.clone())).collect();
+        for (k, _, _) in &fields {
+            body.push_str(&format!("convert => {{ \"{k}\" => \"boolean\" }}\n"));
+        }
+        body.push_str("convert => { \"hash\" => \"boolean\" }\n");
+        input.push(("[hash][a]", i(0)));
+        let e = m(&body, &input);
+        for (k, _, want) in &fields {
+            assert_eq!(get(&e, k), Some(want), "{k}");
+        }
+        assert_eq!(get(&e, "[hash][a]"), Some(&i(0)));
+    }
+
+    fn convert_table(ty: &str, cases: &[(Value, Option<Value>)]) {
+        let f = filter("mutate", &format!(r#"convert => {{ "field" => "{ty}" }}"#));
+        for (input, want) in cases {
+            let e = run(&*f, ev(&[("field", input.clone())]));
+            match (get(&e, "field"), want) {
+                (Some(Value::Float(got)), Some(Value::Float(w))) => {
+                    assert!((got - w).abs() < 1e-4, "{ty} {input:?}: {got}")
+                }
+                (got, want) => {
+                    assert_eq!(got, want.as_ref().or(Some(&Value::Null)), "{ty} {input:?}")
+                }
+            }
+            assert!(!e.has_tag("_mutate_error"), "{ty} {input:?}");
+        }
+    }
+
+    #[test]
+    fn convert_to_float() {
+        convert_table(
+            "float",
+            &[
+                (s("3141.5926"), Some(f(3141.5926))),
+                (s("3,141.5926"), Some(f(3141.5926))),
+                (s("3,141"), Some(f(3141.0))),
+                (s("3141"), Some(f(3141.0))),
+                (f(3.1415926), Some(f(3.1415926))),
+                (i(3), Some(f(3.0))),
+                (b(true), Some(f(1.0))),
+                (b(false), Some(f(0.0))),
+                (Value::Null, None),
+            ],
+        );
+    }
+
+    #[test]
+    fn convert_to_float_eu() {
+        convert_table(
+            "float_eu",
+            &[
+                (s("3141,5926"), Some(f(3141.5926))),
+                (s("3.141,5926"), Some(f(3141.5926))),
+                (s("3.141"), Some(f(3141.0))),
+                (s("3141"), Some(f(3141.0))),
+                (f(3.1415926), Some(f(3.1415926))),
+                (i(3), Some(f(3.0))),
+                (b(true), Some(f(1.0))),
+                (b(false), Some(f(0.0))),
+                (Value::Null, None),
+            ],
+        );
+    }
+
+    #[test]
+    fn gsub() {
+        let e = m(
+            r#"gsub => [ "unicorns", "but extinct", "and common" ]"#,
+            &[("unicorns", s("Magnificient, but extinct, animals"))],
+        );
+        expect(
+            &e,
+            &[("unicorns", Some("Magnificient, and common, animals"))],
+        );
+        let e = m(
+            r#"gsub => [ "unicorns", "extinct", "common" ]"#,
+            &[(
+                "unicorns",
+                strs(&["Magnificient extinct animals", "Other extinct ideas"]),
+            )],
+        );
+        assert_eq!(
+            get(&e, "unicorns"),
+            Some(&strs(&[
+                "Magnificient common animals",
+                "Other common ideas"
+            ]))
+        );
+        let e = m(
+            r#"gsub => [ "colors", "red", "blue", "shapes", "square", "circle" ]"#,
+            &[
+                ("colors", s("One red car")),
+                ("shapes", s("Four red squares")),
+            ],
+        );
+        expect(
+            &e,
+            &[
+                ("colors", Some("One blue car")),
+                ("shapes", Some("Four red circles")),
+            ],
+        );
+        let e = m(
+            r#"gsub => [ "colors", "\d$", "blue"]"#,
+            &[("colors", s("red3"))],
+        );
+        expect(&e, &[("colors", Some("redblue"))]);
+    }
+
+    #[test]
+    fn regression_mutate_lowercases_a_field_created_by_grok() {
+        let grok = filter("grok", r#"match => { "message" => "%{WORD:foo}" }"#);
+        let e = run(&*grok, msg("HELLO WORLD"));
+        let e = run(&*filter("mutate", r#"lowercase => "foo""#), e);
+        expect(&e, &[("foo", Some("hello"))]);
+    }
+
+    #[test]
+    fn rename() {
+        let e = m(
+            r#"rename => [ "nosuchfield", "hello" ]"#,
+            &[("message", s("whatever"))],
+        );
+        expect(&e, &[("nosuchfield", None), ("hello", None)]);
+        let e = m(
+            r#"rename => [ "field_%{x}", "destination" ]"#,
+            &[("field_one", s("value")), ("x", s("one"))],
+        );
+        expect(&e, &[("field_one", None), ("destination", Some("value"))]);
+        let e = m(
+            r#"rename => [ "origin", "field_%{x}" ]"#,
+            &[("origin", s("value")), ("x", s("one"))],
+        );
+        expect(&e, &[("origin", None), ("field_one", Some("value"))]);
+    }
+
+    #[test]
+    fn convert_nested_fields_and_within_arrays() {
+        let e = m(
+            r#"convert => [ "[foo][bar]", "integer" ]"#,
+            &[("[foo][bar]", s("1000"))],
+        );
+        assert_eq!(get(&e, "[foo][bar]"), Some(&i(1000)));
+        let e = m(
+            r#"convert => [ "[foo][0]", "integer" ]"#,
+            &[("foo", strs(&["100", "200"]))],
+        );
+        assert_eq!(get(&e, "foo"), Some(&arr(vec![i(100), s("200")])));
+    }
+
+    #[test]
+    fn convert_booleans_to_integer() {
+        let body = r#"convert => { "[foo][0]" => "integer" "[foo][1]" => "integer" "[foo][2]" => "integer" "[foo][3]" => "integer" "[foo][4]" => "integer" }"#;
+        let e = m(
+            body,
+            &[("foo", arr(vec![b(false), b(true), s("0"), s("1"), s("2")]))],
+        );
+        assert_eq!(
+            get(&e, "foo"),
+            Some(&arr(vec![i(0), i(1), i(0), i(1), i(2)]))
+        );
+    }
+
+    #[test]
+    fn convert_us_uk_and_eu_strings() {
+        let three = |ty: &str| {
+            format!(
+                r#"convert => {{ "[foo][0]" => "{ty}" "[foo][1]" => "{ty}" "[foo][2]" => "{ty}" }}"#
+            )
+        };
+        let us = || vec![("foo", strs(&["1,000", "1,234,567.8", "123.4"]))];
+        let eu = || vec![("foo", strs(&["1.000", "1.234.567,8", "123,4"]))];
+        assert_eq!(
+            get(&m(&three("integer"), &us()), "foo"),
+            Some(&arr(vec![i(1000), i(1234567), i(123)]))
+        );
+        assert_eq!(
+            get(&m(&three("float"), &us()), "foo"),
+            Some(&arr(vec![f(1000.0), f(1234567.8), f(123.4)]))
+        );
+        assert_eq!(
+            get(&m(&three("integer_eu"), &eu()), "foo"),
+            Some(&arr(vec![i(1000), i(1234567), i(123)]))
+        );
+        assert_eq!(
+            get(&m(&three("float_eu"), &eu()), "foo"),
+            Some(&arr(vec![f(1000.0), f(1234567.8), f(123.4)]))
+        );
+    }
+
+    #[test]
+    fn convert_auto_frozen_values_to_string() {
+        let e = m(
+            r#"convert => { "true_field" => "string" "false_field" => "string" }"#,
+            &[("true_field", b(true)), ("false_field", b(false))],
+        );
+        expect(
+            &e,
+            &[("true_field", Some("true")), ("false_field", Some("false"))],
+        );
+    }
+
+    #[test]
+    fn gsub_with_dynamic_fields_in_pattern_logstash_1529() {
+        let e = m(
+            r#"gsub => [ "unicorns", "of type %{unicorn_type}", "green" ]"#,
+            &[
+                ("unicorns", s("Unicorns of type blue are common")),
+                ("unicorn_type", s("blue")),
+            ],
+        );
+        expect(&e, &[("unicorns", Some("Unicorns green are common"))]);
+        let e = m(
+            r#"gsub => [ "unicorns2", "of type %{unicorn_color}", "%{unicorn_color} and green" ]"#,
+            &[
+                ("unicorns2", s("Unicorns of type blue are common")),
+                ("unicorn_color", s("blue")),
+            ],
+        );
+        expect(
+            &e,
+            &[("unicorns2", Some("Unicorns blue and green are common"))],
+        );
+        let e = m(
+            r#"gsub => [ "unicorns_array", "of type %{color}", "blue and green" ]"#,
+            &[
+                (
+                    "unicorns_array",
+                    strs(&[
+                        "Unicorns of type blue are found in Alaska",
+                        "Unicorns of type blue are extinct",
+                    ]),
+                ),
+                ("color", s("blue")),
+            ],
+        );
+        assert_eq!(
+            get(&e, "unicorns_array"),
+            Some(&strs(&[
+                "Unicorns blue and green are found in Alaska",
+                "Unicorns blue and green are extinct"
+            ]))
+        );
+    }
+
+    /// The input fields, then what `list` and `foo` hold after the merge.
+    type MergeCase<'a> = (Vec<(&'a str, Value)>, Value, Value);
+
+    #[test]
+    fn merge() {
+        let cases: Vec<MergeCase> = vec![
+            (vec![("foo", s("bar"))], strs(&["bar"]), s("bar")),
+            (
+                vec![("foo", s("bar")), ("list", arr(vec![]))],
+                strs(&["bar"]),
+                s("bar"),
+            ),
+            (
+                vec![("foo", s("bar")), ("list", strs(&["baz"]))],
+                strs(&["baz", "bar"]),
+                s("bar"),
+            ),
+            (
+                vec![("foo", strs(&["bar"])), ("list", strs(&["baz"]))],
+                strs(&["baz", "bar"]),
+                strs(&["bar"]),
+            ),
+            (
+                vec![("foo", arr(vec![])), ("list", strs(&["baz"]))],
+                strs(&["baz"]),
+                arr(vec![]),
+            ),
+            (
+                vec![("foo", strs(&["bar"])), ("list", s("baz"))],
+                strs(&["baz", "bar"]),
+                strs(&["bar"]),
+            ),
+            (
+                vec![("foo", s("bar")), ("list", s("baz"))],
+                strs(&["baz", "bar"]),
+                s("bar"),
+            ),
+        ];
+        let f = filter("mutate", r#"merge => [ "list", "foo" ]"#);
+        for (input, list, foo) in cases {
+            let e = run(&*f, ev(&input));
+            assert_eq!(get(&e, "list"), Some(&list), "{input:?}");
+            assert_eq!(get(&e, "foo"), Some(&foo), "{input:?}");
+        }
+    }
+
+    #[test]
+    fn coerce_fields_with_default_values_when_null() {
+        let e = m(
+            r#"coerce => { "field1" => "Hello" "field2" => "Bye" "field3" => 5 "field4" => false }"#,
+            &[
+                ("field1", Value::Null),
+                ("field2", Value::Null),
+                ("field3", Value::Null),
+                ("field4", b(true)),
+            ],
+        );
+        expect(
+            &e,
+            &[
+                ("field1", Some("Hello")),
+                ("field2", Some("Bye")),
+                ("field3", Some("5")),
+            ],
+        );
+        assert_eq!(get(&e, "field4"), Some(&b(true)));
+    }
+
+    /// Every value of the spec's "convert makes type conversions" tables that a 64-bit
+    /// event value can hold.
+    #[test]
+    fn convert_makes_type_conversions_to_string() {
+        let cases = [
+            (i(123), "123"),
+            (f(123.0), "123.0"),
+            (s("123"), "123"),
+            (s("0x7b"), "0x7b"),
+            (s("123.0"), "123.0"),
+            (s("1.230000e+02"), "1.230000e+02"),
+            (f(123.45), "123.45"),
+            (s("123.45"), "123.45"),
+            (s("1.234500e+02"), "1.234500e+02"),
+            (s("0x1.edcdp6"), "0x1.edcdp6"),
+            (i(16777217), "16777217"),
+            (f(1.6777217E7), "16777217.0"),
+            (s("16777217"), "16777217"),
+            (s("16777217.0"), "16777217.0"),
+            (i(2147483648), "2147483648"),
+            (f(2.147483648E9), "2147483648.0"),
+            (s("2147483648"), "2147483648"),
+            (s("2147483648.0"), "2147483648.0"),
+            (i(9007199254740993), "9007199254740993"),
+            (s("9007199254740993"), "9007199254740993"),
+            (s("9007199254740993.0"), "9007199254740993.0"),
+            (s("9223372036854775808"), "9223372036854775808"),
+            (s("9223372036854775808.0"), "9223372036854775808.0"),
+            (
+                s("680564693277057720000000000000000000000"),
+                "680564693277057720000000000000000000000",
+            ),
+            (
+                s("680564693277057720000000000000000000000.0"),
+                "680564693277057720000000000000000000000.0",
+            ),
+        ];
+        let c = filter("mutate", r#"convert => { "a" => "string" }"#);
+        for (input, want) in cases {
+            let e = run(&*c, ev(&[("a", input.clone())]));
+            assert_eq!(get(&e, "a"), Some(&s(want)), "{input:?}");
+        }
+    }
+
+    #[test]
+    fn convert_makes_type_conversions_to_integer() {
+        let cases = [
+            (i(123), 123),
+            (f(123.0), 123),
+            (s("123"), 123),
+            (s("0x7b"), 123),
+            (s("123.0"), 123),
+            (s("1.230000e+02"), 123),
+            (f(123.45), 123),
+            (s("123.45"), 123),
+            (s("1.234500e+02"), 123),
+            (s("0x1.edcdp6"), 123),
+            (f(-123.45), -123),
+            (s("-123.45"), -123),
+            (s("-1.234500e+02"), -123),
+            (s("-0x1.edcdp6"), -123),
+            (i(16777217), 16777217),
+            (f(1.6777217E7), 16777217),
+            (s("16777217"), 16777217),
+            (s("16777217.0"), 16777217),
+            (i(2147483648), 2147483648),
+            (f(2.147483648E9), 2147483648),
+            (s("2147483648"), 2147483648),
+            (s("2147483648.0"), 2147483648),
+            (i(9007199254740993), 9007199254740993),
+            (s("9007199254740993"), 9007199254740993),
+            (s("9007199254740993.0"), 9007199254740993),
+            (s("9.007199254740993e+15"), 9007199254740993),
+        ];
+        let c = filter("mutate", r#"convert => { "a" => "integer" }"#);
+        for (input, want) in cases {
+            let e = run(&*c, ev(&[("a", input.clone())]));
+            assert_eq!(get(&e, "a"), Some(&i(want)), "{input:?}");
+        }
+    }
+
+    /// Integers past 2^63: Logstash holds them as Ruby bignums. Sluice's events hold
+    /// 64-bit integers, so the value stays as it was and the event is tagged instead of
+    /// being clamped or rounded silently.
+    #[test]
+    fn convert_integers_beyond_64_bits_are_kept_and_tagged() {
+        let c = filter("mutate", r#"convert => { "a" => "integer" }"#);
+        for input in [
+            "9223372036854775808",
+            "9223372036854775808.0",
+            "680564693277057720000000000000000000000",
+            "680564693277057720000000000000000000000.0",
+        ] {
+            let e = run(&*c, ev(&[("a", s(input))]));
+            assert_eq!(get(&e, "a"), Some(&s(input)));
+            assert!(e.has_tag("_mutate_error"), "{input}");
+        }
+    }
+
+    #[test]
+    fn convert_makes_type_conversions_to_float() {
+        let cases = [
+            (i(123), 123.0),
+            (f(123.0), 123.0),
+            (s("123"), 123.0),
+            (s("0x7b"), 123.0),
+            (s("123.0"), 123.0),
+            (s("1.230000e+02"), 123.0),
+            (f(123.45), 123.45),
+            (s("123.45"), 123.45),
+            (s("1.234500e+02"), 123.45),
+            (s("0x1.edcdp6"), 123.4501953125),
+            (f(-123.45), -123.45),
+            (s("-123.45"), -123.45),
+            (s("-1.234500e+02"), -123.45),
+            (s("-0x1.edcdp6"), -123.4501953125),
+            (i(16777217), 1.6777217E7),
+            (f(1.6777217E7), 1.6777217E7),
+            (s("16777217"), 1.6777217E7),
+            (s("16777217.0"), 1.6777217E7),
+            (i(2147483648), 2.147483648E9),
+            (f(2.147483648E9), 2.147483648E9),
+            (s("2147483648"), 2.147483648E9),
+            (s("2147483648.0"), 2.147483648E9),
+            (i(9007199254740993), 9.007199254740992E15),
+            (s("9007199254740993"), 9.007199254740992E15),
+            (s("9007199254740993.0"), 9.007199254740992E15),
+            (s("9.007199254740993e+15"), 9007199254740992.0),
+            (s("9223372036854775808"), 9.223372036854775808E18),
+            (s("9223372036854775808.0"), 9.223372036854775808E18),
+            (
+                s("680564693277057720000000000000000000000"),
+                6.805646932770577e+38,
+            ),
+            (
+                s("680564693277057720000000000000000000000.0"),
+                6.805646932770577e+38,
+            ),
+        ];
+        let c = filter("mutate", r#"convert => { "a" => "float" }"#);
+        for (input, want) in cases {
+            let e = run(&*c, ev(&[("a", input.clone())]));
+            assert_eq!(get(&e, "a"), Some(&f(want)), "{input:?}");
+        }
+    }
+
+    /// `parse_signed_hex_str` is private; its cases, through `convert => float`.
+    #[test]
+    fn parse_signed_hex_str() {
+        let c = filter("mutate", r#"convert => { "a" => "float" }"#);
+        for (input, want) in [
+            ("0x1A", 26.0),
+            ("-0x1A", -26.0),
+            ("-0xFF", -255.0),
+            ("0x1.8p+1", 3.0),
+            ("-0x1.8p+1", -3.0),
+            ("-0x1.2p+2", -4.5),
+            ("123", 123.0),
+            ("-456", -456.0),
+            ("1.23", 1.23),
+        ] {
+            let e = run(&*c, ev(&[("a", s(input))]));
+            assert_eq!(get(&e, "a"), Some(&f(want)), "{input}");
+        }
+        for input in ["abc", "0b1010"] {
+            let e = run(&*c, ev(&[("a", s(input))]));
+            assert!(e.has_tag("_mutate_error"), "{input}");
+            assert_eq!(get(&e, "a"), Some(&s(input)));
+        }
     }
 }

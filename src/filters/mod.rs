@@ -120,7 +120,7 @@ pub static REGISTRY: Registry<Box<dyn Filter>> = Registry {
         }),
         ("json", |o| simple(o, json::Json::build)),
         ("kv", |o| simple(o, kv::Kv::build)),
-        ("mutate", |o| simple(o, mutate::Mutate::build)),
+        ("mutate", mutate::Mutate::build_filter),
         ("prune", |o| simple(o, prune::Prune::build)),
         ("sleep", |o| simple(o, sleep::Sleep::build)),
         ("split", |o| Ok(Box::new(split::Split::build(o)?))),
