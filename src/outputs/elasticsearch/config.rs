@@ -24,13 +24,86 @@ pub struct DataStream {
     pub sync_fields: bool,
 }
 
+/// Which template API a template goes to (`template_api`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TemplateApi {
+    /// By the template's shape: composable when it has a `template` object.
+    Auto,
+    /// `_template`.
+    Legacy,
+    /// `_index_template`.
+    Composable,
+}
+
 /// An index template to install at start.
 #[derive(Debug, Clone)]
 pub struct TemplateSpec {
     pub name: String,
     pub body: serde_json::Value,
     pub overwrite: bool,
+    pub api: TemplateApi,
 }
+
+impl TemplateSpec {
+    /// The endpoint the template goes to.
+    pub fn endpoint(&self) -> &'static str {
+        match self.api {
+            TemplateApi::Legacy => "_template",
+            TemplateApi::Composable => "_index_template",
+            TemplateApi::Auto if self.body.get("template").is_some_and(|t| t.is_object()) => {
+                "_index_template"
+            }
+            TemplateApi::Auto => "_template",
+        }
+    }
+}
+
+/// Logstash's elasticsearch options Sluice refuses, with why. A configuration that
+/// names one fails at load instead of running without what it asked for.
+const REFUSED: &[(&str, &str)] = &[
+    ("cloud_id", "Elastic Cloud ids are not supported: give the deployment's URL in `hosts`"),
+    ("cloud_auth", "Elastic Cloud credentials are not supported: use `user`/`password` or `api_key`"),
+    ("ssl_certificate", "client certificates are not supported yet"),
+    ("ssl_key", "client certificates are not supported yet"),
+    ("ssl_keystore_path", "keystores are not supported: client certificates are not supported yet"),
+    ("ssl_keystore_type", "keystores are not supported: client certificates are not supported yet"),
+    ("ssl_keystore_password", "keystores are not supported: client certificates are not supported yet"),
+    ("ssl_truststore_path", "JKS/PKCS12 truststores are not supported: give PEM files in `ssl_certificate_authorities`"),
+    ("ssl_truststore_type", "JKS/PKCS12 truststores are not supported: give PEM files in `ssl_certificate_authorities`"),
+    ("ssl_truststore_password", "JKS/PKCS12 truststores are not supported: give PEM files in `ssl_certificate_authorities`"),
+    ("ssl_cipher_suites", "the TLS library's own safe cipher suites are used; choosing them is not supported"),
+    ("cacert", "obsolete in Logstash: use `ssl_certificate_authorities`"),
+    ("truststore", "obsolete in Logstash: use PEM files in `ssl_certificate_authorities`"),
+    ("truststore_password", "obsolete in Logstash: use PEM files in `ssl_certificate_authorities`"),
+    ("keystore", "obsolete in Logstash, and client certificates are not supported yet"),
+    ("keystore_password", "obsolete in Logstash, and client certificates are not supported yet"),
+    ("custom_headers", "extra HTTP headers are not supported yet"),
+    ("parameters", "extra URL query parameters are not supported yet"),
+    ("version", "external document versioning is not supported yet"),
+    ("version_type", "external document versioning is not supported yet"),
+    ("parent", "parent/child documents are not supported"),
+    ("join_field", "parent/child documents are not supported"),
+    ("upsert", "scripted and custom upserts are not supported: use `doc_as_upsert`"),
+    ("script", "scripted updates are not supported"),
+    ("script_type", "scripted updates are not supported"),
+    ("script_lang", "scripted updates are not supported"),
+    ("script_var_name", "scripted updates are not supported"),
+    ("scripted_upsert", "scripted updates are not supported"),
+    ("drop_error_types", "every document the cluster refuses goes to the dead letter queue; dropping by error type is not supported"),
+];
+
+/// Logstash options that tune what Sluice does its own way; accepted so that configs
+/// move over, and without effect (the reason is logged at debug level).
+const WITHOUT_EFFECT: &[(&str, &str)] = &[
+    ("pool_max", "the HTTP client keeps its own connection pool; `max_inflight` bounds concurrent requests"),
+    ("pool_max_per_route", "the HTTP client keeps its own connection pool; `max_inflight` bounds concurrent requests"),
+    ("validate_after_inactivity", "idle connections are checked by the HTTP client itself"),
+    ("healthcheck_path", "a dead host is tried again after `resurrect_delay` with the next request, not a health check"),
+    ("failure_type_logging_whitelist", "failures are logged when they start and change, not per document"),
+    ("silence_errors_in_log", "failures are logged when they start and change, not per document"),
+    ("sniffing_delay", "sniffing is off"),
+    ("sniffing_path", "sniffing is off"),
+];
 
 /// Everything the output is configured with; [`ElasticsearchOutput::build`] fills it
 /// from Logstash's options.
@@ -56,6 +129,14 @@ pub struct Config {
     pub bulk_max_bytes: usize,
     /// `dlq_path`: a dead letter queue directory of this output's own.
     pub dlq_dir: Option<PathBuf>,
+}
+
+/// `ilm_enabled`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum IlmEnabled {
+    True,
+    False,
+    Auto,
 }
 
 impl Config {
@@ -169,6 +250,7 @@ impl Config {
         } else if let Some(a) = action {
             cfg.action = a;
         }
+        let index_given = index.is_some();
         if let Some(i) = index {
             cfg.index = i;
         }
@@ -176,18 +258,25 @@ impl Config {
         let user = opts.string("user")?;
         let password = opts.secret("password")?;
         let api_key = opts.secret("api_key")?;
-        cfg.auth =
-            match (user, password, api_key) {
-                (None, None, None) => Auth::None,
-                (Some(user), Some(password), None) => Auth::Basic { user, password },
-                (None, None, Some(key)) => Auth::ApiKey(key),
-                (Some(_), None, _) | (None, Some(_), _) => {
-                    return Err(opts.error("elasticsearch output: give both `user` and `password`"))
-                }
-                (Some(_), Some(_), Some(_)) => return Err(opts.error(
+        cfg.auth = match (user, password, api_key) {
+            (None, None, None) => Auth::None,
+            (Some(user), Some(password), None) => Auth::Basic { user, password },
+            (None, None, Some(key)) => Auth::ApiKey(key),
+            // As Logstash: Basic credentials need both; one alone sends none.
+            (Some(_), None, None) | (None, Some(_), None) => {
+                tracing::warn!("elasticsearch output: `user` or `password` without the other: no credentials are sent");
+                Auth::None
+            }
+            (Some(_), None, Some(key)) | (None, Some(_), Some(key)) => {
+                tracing::warn!("elasticsearch output: `user` or `password` without the other is ignored; `api_key` is used");
+                Auth::ApiKey(key)
+            }
+            (Some(_), Some(_), Some(_)) => {
+                return Err(opts.error(
                     "elasticsearch output: give either `user`/`password` or `api_key`, not both",
-                )),
-            };
+                ))
+            }
+        };
         cfg.tls.enabled = opts.bool("ssl_enabled")?.or(opts.bool("ssl")?);
         // Credentials never travel in clear text by accident, and `https://` never
         // silently becomes plain http.
@@ -238,10 +327,24 @@ impl Config {
             .map(PathBuf::from)
             .collect();
         let mode_pos = opts.value_pos("ssl_verification_mode");
-        cfg.tls.verify = match opts.string_or("ssl_verification_mode", "full")?.as_str() {
-            "full" => true,
-            "none" => false,
-            other => {
+        let old_pos = opts.value_pos("ssl_certificate_verification");
+        let old_verify = opts.bool("ssl_certificate_verification")?;
+        let mode = opts.string("ssl_verification_mode")?;
+        cfg.tls.verify = match (mode.as_deref(), old_verify) {
+            (Some(_), Some(_)) => {
+                return Err(opts.option_error(
+                    "ssl_certificate_verification",
+                    &old_pos,
+                    "is the old name of `ssl_verification_mode`: give only one",
+                ))
+            }
+            (None, Some(v)) => {
+                tracing::warn!("elasticsearch output: `ssl_certificate_verification` is the old name of `ssl_verification_mode` (true: full, false: none)");
+                v
+            }
+            (None | Some("full"), None) => true,
+            (Some("none"), None) => false,
+            (Some(other), None) => {
                 return Err(opts.option_error(
                     "ssl_verification_mode",
                     &mode_pos,
@@ -250,6 +353,19 @@ impl Config {
             }
         };
         cfg.http_compression = opts.bool_or("http_compression", false)?;
+        let level_pos = opts.value_pos("compression_level");
+        match opts.int("compression_level")? {
+            None => {}
+            Some(0) => cfg.http_compression = false,
+            Some(1..=9) => cfg.http_compression = true,
+            Some(other) => {
+                return Err(opts.option_error(
+                    "compression_level",
+                    &level_pos,
+                    format!("expected 0 (off) to 9, got {other}"),
+                ))
+            }
+        }
         cfg.timeout = seconds(opts, "timeout", 60)?;
         cfg.retry = RetryPolicy::from_options(opts)?;
         cfg.resurrect_delay = seconds(opts, "resurrect_delay", 5)?;
@@ -259,6 +375,23 @@ impl Config {
         let template_path = opts.string("template")?;
         let template_name = opts.string_or("template_name", "sluice")?;
         let overwrite = opts.bool_or("template_overwrite", false)?;
+        let api_pos = opts.value_pos("template_api");
+        let api = match opts.string_or("template_api", "auto")?.as_str() {
+            "auto" => TemplateApi::Auto,
+            "legacy" => TemplateApi::Legacy,
+            "composable" => TemplateApi::Composable,
+            other => {
+                return Err(opts.option_error(
+                    "template_api",
+                    &api_pos,
+                    format!("expected auto, legacy or composable, got `{other}`"),
+                ))
+            }
+        };
+        let template_pattern = opts.string("template_pattern")?;
+        if template_pattern.is_some() && (!manage || template_path.is_none()) {
+            tracing::warn!("elasticsearch output: `template_pattern` has no effect without a `template` file to install");
+        }
         if let (true, Some(path)) = (manage, template_path) {
             let text = std::fs::read(&path).map_err(|e| {
                 opts.option_error("template", &tpl_pos, format!("cannot read {path}: {e}"))
@@ -266,10 +399,13 @@ impl Config {
             let body: serde_json::Value = serde_json::from_slice(&text).map_err(|e| {
                 opts.option_error("template", &tpl_pos, format!("{path} is not JSON: {e}"))
             })?;
+            let body = with_index_patterns(body, template_pattern.as_deref())
+                .map_err(|e| opts.option_error("template", &tpl_pos, format!("{path}: {e}")))?;
             cfg.template = Some(TemplateSpec {
                 name: template_name,
                 body,
                 overwrite,
+                api,
             });
         }
 
@@ -294,6 +430,179 @@ impl Config {
             .usize_or("bulk_max_bytes", DEFAULT_BULK_MAX_BYTES)?
             .max(1);
         cfg.dlq_dir = opts.string("dlq_path")?.map(PathBuf::from);
+
+        let ecs = crate::plugin::ecs::Ecs::from_options(opts)?;
+        ilm(opts, &mut cfg, index_given, ecs)?;
+        if let Some(t) = opts.template("document_type")? {
+            tracing::warn!(
+                document_type = %t.source(),
+                "elasticsearch output: document_type is ignored: Elasticsearch 7 deprecated mapping types and 8 removed them, so no type is sent"
+            );
+        }
+        compatibility_options(opts)?;
         Ok(cfg)
     }
+}
+
+/// The template's `index_patterns`: its own, else those of the ES 5 style `template`
+/// string, else `template_pattern` (an option of older Logstash configs).
+fn with_index_patterns(
+    mut body: serde_json::Value,
+    template_pattern: Option<&str>,
+) -> Result<serde_json::Value, String> {
+    let Some(obj) = body.as_object_mut() else {
+        return Err("an index template is a JSON object".to_string());
+    };
+    if !obj.contains_key("index_patterns") {
+        if let Some(serde_json::Value::String(p)) = obj.get("template").cloned() {
+            obj.remove("template");
+            obj.insert("index_patterns".to_string(), serde_json::json!([p]));
+        } else if let Some(p) = template_pattern {
+            obj.insert("index_patterns".to_string(), serde_json::json!([p]));
+        }
+    }
+    Ok(body)
+}
+
+/// `ilm_*`. Sluice does not manage index lifecycles: when Logstash would use ILM, the
+/// output writes to the rollover alias's name, as Logstash does, and says what it does
+/// not set up (the policy, the bootstrap index and the alias). OpenSearch has no ILM
+/// API at all (it has ISM).
+fn ilm(
+    opts: &mut Options,
+    cfg: &mut Config,
+    index_given: bool,
+    ecs: crate::plugin::ecs::Ecs,
+) -> Result<(), Error> {
+    let pos = opts.value_pos("ilm_enabled");
+    let enabled = match opts.string("ilm_enabled")?.as_deref() {
+        None | Some("auto") => IlmEnabled::Auto,
+        Some("true") => IlmEnabled::True,
+        Some("false") => IlmEnabled::False,
+        Some(other) => {
+            return Err(opts.option_error(
+                "ilm_enabled",
+                &pos,
+                format!("expected true, false or auto, got `{other}`"),
+            ))
+        }
+    };
+    let alias = opts.string("ilm_rollover_alias")?;
+    let alias_pos = opts.value_pos("ilm_rollover_alias");
+    let pattern = opts.string_or("ilm_pattern", "{now/d}-000001")?;
+    let policy = opts.string_or("ilm_policy", "logstash-policy")?;
+    if let Some(a) = &alias {
+        if a.contains("%{") {
+            return Err(opts.option_error(
+                "ilm_rollover_alias",
+                &alias_pos,
+                "cannot hold %{field} references (as in Logstash)",
+            ));
+        }
+    }
+    // Logstash: ILM is used unless disabled or data streams are on, and then only
+    // when `index` is its default or a rollover alias is given. Sluice's default
+    // index is its own, so `auto` with neither set keeps it.
+    let in_use = cfg.data_stream.is_none()
+        && match enabled {
+            IlmEnabled::False => false,
+            IlmEnabled::Auto => alias.is_some(),
+            IlmEnabled::True => !index_given || alias.is_some(),
+        };
+    if !in_use {
+        return Ok(());
+    }
+    let alias = alias.unwrap_or_else(|| {
+        if ecs.enabled() {
+            "ecs-logstash"
+        } else {
+            "logstash"
+        }
+        .to_string()
+    });
+    if index_given {
+        tracing::warn!(index = %cfg.index.source(), rollover_alias = %alias, "elasticsearch output: ILM replaces `index` with the rollover alias, as in Logstash");
+    }
+    tracing::warn!(
+        rollover_alias = %alias,
+        ilm_policy = %policy,
+        ilm_pattern = %pattern,
+        "elasticsearch output: index lifecycle management is not implemented: events go to the rollover alias's name, but no ILM policy, bootstrap index or write alias is created, so nothing rolls over; create them in the cluster (or use data streams)"
+    );
+    cfg.index = Template::parse(&alias)
+        .map_err(|e| opts.option_error("ilm_rollover_alias", &alias_pos, e))?;
+    Ok(())
+}
+
+/// The rest of Logstash's option list: each accepted (with what it means here) or
+/// refused with why.
+fn compatibility_options(opts: &mut Options) -> Result<(), Error> {
+    for (name, why) in REFUSED {
+        if opts.has(name) {
+            let pos = opts.value_pos(name);
+            return Err(opts.option_error(name, &pos, format!("is not supported: {why}")));
+        }
+    }
+    let sniffing_pos = opts.value_pos("sniffing");
+    if opts.bool_or("sniffing", false)? {
+        return Err(opts.option_error(
+            "sniffing",
+            &sniffing_pos,
+            "is not supported: list the cluster's nodes in `hosts`",
+        ));
+    }
+    for (name, why) in WITHOUT_EFFECT {
+        if opts.take(name)?.is_some() {
+            tracing::debug!(
+                option = name,
+                why,
+                "elasticsearch output option accepted without effect"
+            );
+        }
+    }
+    let pos = opts.value_pos("dlq_on_failed_indexname_interpolation");
+    if !opts.bool_or("dlq_on_failed_indexname_interpolation", true)? {
+        return Err(opts.option_error(
+            "dlq_on_failed_indexname_interpolation",
+            &pos,
+            "false is not supported: a document whose index name cannot be rendered goes to the dead letter queue",
+        ));
+    }
+    let pos = opts.value_pos("proxy");
+    if opts.string("proxy")?.is_some_and(|p| !p.is_empty()) {
+        return Err(opts.option_error("proxy", &pos, "is not supported yet"));
+    }
+    for (name, default) in [("path", "/"), ("bulk_path", "/_bulk")] {
+        let pos = opts.value_pos(name);
+        if let Some(p) = opts.string(name)? {
+            if !p.is_empty() && p != default {
+                return Err(opts.option_error(
+                    name,
+                    &pos,
+                    format!("is not supported: requests go to `{default}` of each host"),
+                ));
+            }
+        }
+    }
+    let pos = opts.value_pos("retry_on_conflict");
+    if opts.int("retry_on_conflict")?.is_some_and(|n| n != 1) {
+        return Err(opts.option_error(
+            "retry_on_conflict",
+            &pos,
+            "only its default (1) is supported yet",
+        ));
+    }
+    let pos = opts.value_pos("ssl_supported_protocols");
+    if let Some(protocols) = opts.string_list("ssl_supported_protocols")? {
+        let mut p: Vec<&str> = protocols.iter().map(String::as_str).collect();
+        p.sort_unstable();
+        if !p.is_empty() && p != ["TLSv1.2", "TLSv1.3"] {
+            return Err(opts.option_error(
+                "ssl_supported_protocols",
+                &pos,
+                "Sluice speaks TLSv1.2 and TLSv1.3 (TLSv1.1 is not safe); choosing among them is not supported",
+            ));
+        }
+    }
+    Ok(())
 }

@@ -24,7 +24,7 @@ use crate::plugin::Options;
 use bulk::{Action, Doc, Meta};
 pub use client::{Auth, Tls};
 use client::{Client, RequestError};
-pub use config::{Config, DataStream, TemplateSpec, DEFAULT_BULK_MAX_BYTES};
+pub use config::{Config, DataStream, TemplateApi, TemplateSpec, DEFAULT_BULK_MAX_BYTES};
 use tokio::sync::{OnceCell, Semaphore};
 
 type Rejected = (usize, Rejection);
@@ -65,12 +65,7 @@ impl ElasticsearchOutput {
         let Some(t) = &self.cfg.template else {
             return Ok(());
         };
-        // Composable templates have a `template` key; legacy ones have mappings at the top.
-        let endpoint = if t.body.get("template").is_some() {
-            "_index_template"
-        } else {
-            "_template"
-        };
+        let endpoint = t.endpoint();
         let path = format!("/{endpoint}/{}", t.name);
         if !t.overwrite {
             if let Ok(r) = self.client.json(reqwest::Method::HEAD, &path, None).await {
