@@ -31,6 +31,9 @@ struct Field {
     pad: bool,
     /// The delimiter after the field; `None` for the last field (takes the rest).
     delim: Option<String>,
+    /// The delimiter before the field: what `%{+name}` joins with, as Logstash (a space
+    /// when there is none).
+    prev: Option<String>,
 }
 
 struct Mapping {
@@ -48,6 +51,8 @@ pub enum MappingError {
     NoDelimiter(String, String),
     #[error("invalid append order in `%{{{0}}}`")]
     BadOrder(String),
+    #[error("field `%{{{0}}}` cannot prefix with both Append and Indirect (`+` and `&`)")]
+    AppendAndIndirect(String),
 }
 
 fn parse_mapping(pattern: &str) -> Result<(String, Vec<Field>), MappingError> {
@@ -75,7 +80,13 @@ fn parse_mapping(pattern: &str) -> Result<(String, Vec<Field>), MappingError> {
                 prev.delim = Some(std::mem::take(&mut pending));
             }
         }
-        fields.push(parse_field(body)?);
+        let mut field = parse_field(body)?;
+        field.prev = match fields.last() {
+            None => Some(prefix.clone()),
+            Some(prev) => prev.delim.clone(),
+        }
+        .filter(|d| !d.is_empty());
+        fields.push(field);
     }
     pending.push_str(rest);
     if let Some(last) = fields.last_mut() {
@@ -93,6 +104,9 @@ fn parse_field(body: &str) -> Result<Field, MappingError> {
         Some(b) => (b, true),
         None => (body, false),
     };
+    if body.starts_with("+&") || body.starts_with("&+") {
+        return Err(MappingError::AppendAndIndirect(body.to_string()));
+    }
     let (kind, name) = if let Some(n) = body.strip_prefix('+') {
         match n.rsplit_once('/') {
             Some((name, order)) => {
@@ -117,6 +131,7 @@ fn parse_field(body: &str) -> Result<Field, MappingError> {
         kind,
         pad,
         delim: None,
+        prev: None,
     })
 }
 
@@ -129,8 +144,12 @@ enum Convert {
 /// The `dissect` filter.
 pub struct Dissect {
     mappings: Vec<Mapping>,
-    convert: Vec<(FieldRef, Convert)>,
-    append_separator: String,
+    /// (field, field as written, type as written, conversion): the failure tags name
+    /// the field and type as written.
+    convert: Vec<(FieldRef, String, String, Convert)>,
+    /// Sluice's own option: when set, what every `%{+name}` joins with instead of the
+    /// delimiter before it.
+    append_separator: Option<String>,
     tag_on_failure: Vec<String>,
 }
 
@@ -160,22 +179,25 @@ impl Dissect {
             let r = FieldRef::parse(&field)
                 .map_err(|e| opts.option_error("convert_datatype", &cpos, e))?;
             let c = match ty.as_str() {
-                "int" | "integer" => Convert::Int,
+                "int" => Convert::Int,
                 "float" => Convert::Float,
                 other => {
                     return Err(opts.option_error(
                         "convert_datatype",
                         &cpos,
-                        format!("expected int or float, got `{other}`"),
+                        format!("datatype not supported: `{other}` (int, float)"),
                     ))
                 }
             };
-            convert.push((r, c));
+            convert.push((r, field, ty, c));
         }
         Ok(Dissect {
             mappings,
             convert,
-            append_separator: opts.string_or("append_separator", " ")?,
+            append_separator: {
+                let _ = crate::plugin::ecs::Ecs::from_options(opts)?;
+                opts.string("append_separator")?
+            },
             tag_on_failure: opts
                 .string_list("tag_on_failure")?
                 .unwrap_or_else(|| vec![DISSECT_FAILURE.to_string()]),
@@ -210,11 +232,11 @@ impl Dissect {
             values.push((f, value));
         }
         let mut out: Vec<(String, String)> = Vec::with_capacity(values.len());
-        let mut appends: Vec<(&str, u32, usize, &str)> = Vec::new();
+        let mut appends: Vec<(&Field, u32, usize, &str)> = Vec::new();
         for (i, (f, v)) in values.iter().enumerate() {
             match f.kind {
                 Kind::Normal => out.push((f.name.clone(), v.to_string())),
-                Kind::Append(order) => appends.push((&f.name, order, i, v)),
+                Kind::Append(order) => appends.push((f, order, i, v)),
                 Kind::Indirect => {
                     // The key is the value of the skip (or normal) field of that name.
                     let key = values
@@ -229,13 +251,18 @@ impl Dissect {
             }
         }
         appends.sort_by_key(|(_, order, i, _)| (*order, *i));
-        for (name, _, _, v) in appends {
-            match out.iter_mut().find(|(n, _)| n == name) {
+        for (f, _, _, v) in appends {
+            match out.iter_mut().find(|(n, _)| *n == f.name) {
                 Some((_, existing)) => {
-                    existing.push_str(&self.append_separator);
+                    let join = self
+                        .append_separator
+                        .as_deref()
+                        .or(f.prev.as_deref())
+                        .unwrap_or(" ");
+                    existing.push_str(join);
                     existing.push_str(v);
                 }
-                None => out.push((name.to_string(), v.to_string())),
+                None => out.push((f.name.clone(), v.to_string())),
             }
         }
         Some(out)
@@ -244,42 +271,168 @@ impl Dissect {
 
 impl EventFilter for Dissect {
     fn apply(&self, event: &mut Event) -> Outcome {
-        let mut ok = true;
+        let mut matched = false;
+        let mut failed = false;
         for m in &self.mappings {
-            let parts = match event.get(&m.source) {
-                Some(Value::String(text)) => self.dissect(m, text),
-                _ => None,
+            let text = match event.get(&m.source) {
+                // As Logstash: a missing source is logged, not tagged.
+                None => {
+                    tracing::warn!(field = %m.source, "dissect mapping: field not found in event");
+                    continue;
+                }
+                Some(Value::String(s)) => std::borrow::Cow::Borrowed(s.as_str()),
+                Some(other) => std::borrow::Cow::Owned(other.to_display_string()),
             };
-            let Some(parts) = parts else {
-                ok = false;
+            if text.is_empty() {
+                tracing::debug!(field = %m.source, "dissect mapping: field found in event but it was empty");
+                failed = true;
+                continue;
+            }
+            let Some(parts) = self.dissect(m, &text) else {
+                tracing::debug!(field = %m.source, "dissect mapping: pattern not found");
+                failed = true;
                 continue;
             };
+            matched = true;
             for (name, value) in parts {
                 if let Ok(r) = FieldRef::parse(&name) {
                     event.insert(&r, Value::String(value));
                 }
             }
         }
-        if !ok {
+        if failed {
             for t in &self.tag_on_failure {
                 event.add_tag(t);
             }
-            return Outcome::Failure;
         }
-        for (r, c) in &self.convert {
-            let Some(Value::String(s)) = event.get(r) else {
-                continue;
+        // Logstash converts whether or not a mapping matched.
+        for (r, field, ty, c) in &self.convert {
+            let converted = match event.get(r) {
+                None | Some(Value::Null) => Err(format!("_dataconversionnullvalue_{field}_{ty}")),
+                Some(v) => {
+                    convert(v, *c).ok_or_else(|| format!("_dataconversionuncoercible_{field}_{ty}"))
+                }
             };
-            let v = match c {
-                Convert::Int => s.trim().parse::<i64>().ok().map(Value::Int),
-                Convert::Float => s.trim().parse::<f64>().ok().map(Value::Float),
-            };
-            if let Some(v) = v {
-                event.insert(r, v);
+            match converted {
+                Ok(v) => {
+                    event.insert(r, v);
+                }
+                Err(tag) => {
+                    tracing::warn!(field = %field, datatype = %ty, "dissect cannot convert the field's value");
+                    event.add_tag(&tag);
+                }
             }
         }
-        Outcome::Success
+        if matched {
+            Outcome::Success
+        } else {
+            Outcome::Failure
+        }
     }
+}
+
+/// Java's `new BigDecimal(String.valueOf(value))`: sign, digits with an optional point
+/// (`5.`, `.5`), an optional exponent. Anything else does not convert.
+fn is_java_decimal(t: &str) -> bool {
+    let b = t.as_bytes();
+    let mut i = 0;
+    if i < b.len() && (b[i] == b'+' || b[i] == b'-') {
+        i += 1;
+    }
+    let start = i;
+    while i < b.len() && b[i].is_ascii_digit() {
+        i += 1;
+    }
+    let mut digits = i - start;
+    if i < b.len() && b[i] == b'.' {
+        i += 1;
+        let f = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        digits += i - f;
+    }
+    if digits == 0 {
+        return false;
+    }
+    if i < b.len() && (b[i] == b'e' || b[i] == b'E') {
+        i += 1;
+        if i < b.len() && (b[i] == b'+' || b[i] == b'-') {
+            i += 1;
+        }
+        let e = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        if i == e {
+            return false;
+        }
+    }
+    i == b.len()
+}
+
+/// `int`: the decimal's integer part (`95.43` is 95), exactly; `float`: the nearest
+/// double. `None` when the text is not a decimal, or (int) when the integer does not
+/// fit the 64 bits events hold: Logstash makes a BigInteger there.
+fn convert(v: &Value, c: Convert) -> Option<Value> {
+    let text = match v {
+        Value::Int(i) => {
+            return Some(match c {
+                Convert::Int => Value::Int(*i),
+                Convert::Float => Value::Float(*i as f64),
+            })
+        }
+        Value::Float(f) => f.to_string(),
+        Value::String(s) => s.clone(),
+        _ => return None,
+    };
+    if !is_java_decimal(&text) {
+        return None;
+    }
+    match c {
+        Convert::Float => text
+            .parse::<f64>()
+            .ok()
+            .filter(|f| f.is_finite())
+            .map(Value::Float),
+        Convert::Int => integer_part(&text).map(Value::Int),
+    }
+}
+
+/// The integer part of a decimal literal, exactly (no detour through f64).
+fn integer_part(t: &str) -> Option<i64> {
+    let lower = t.to_ascii_lowercase();
+    let (mantissa, exp) = match lower.split_once('e') {
+        Some((m, e)) => (m, e.parse::<i64>().ok()?),
+        None => (lower.as_str(), 0),
+    };
+    let (negative, mantissa) = match mantissa.strip_prefix('-') {
+        Some(m) => (true, m),
+        None => (false, mantissa.strip_prefix('+').unwrap_or(mantissa)),
+    };
+    let (int_part, frac_part) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let digits = format!("{int_part}{frac_part}");
+    let point = int_part.len() as i64 + exp;
+    let kept = if point <= 0 {
+        String::new()
+    } else if point as usize >= digits.len() {
+        let zeros = point as usize - digits.len();
+        if zeros > 20 {
+            return None;
+        }
+        format!("{digits}{}", "0".repeat(zeros))
+    } else {
+        digits[..point as usize].to_string()
+    };
+    let kept = kept.trim_start_matches('0');
+    if kept.is_empty() {
+        return Some(0);
+    }
+    if kept.len() > 20 {
+        return None;
+    }
+    let magnitude: i128 = kept.parse().ok()?;
+    i64::try_from(if negative { -magnitude } else { magnitude }).ok()
 }
 
 #[cfg(test)]
@@ -314,7 +467,8 @@ mod tests {
             r#"mapping => { "message" => "[%{+t/2}|%{+t/1}] %{a->} %{?k}=%{&k} %{[n][x]}" }"#,
             "[b|a] left    key=val end",
         );
-        assert_eq!(e.get_str("t"), Some("a b"));
+        // Appends join with the delimiter before the appended field, as Logstash: `[`.
+        assert_eq!(e.get_str("t"), Some("a[b"));
         assert_eq!(e.get_str("a"), Some("left"));
         assert_eq!(e.get_str("key"), Some("val"));
         assert!(e.get_field("k").is_none());
