@@ -1926,3 +1926,172 @@ mod dissect {
         }
     }
 }
+
+mod json {
+    use super::*;
+
+    const DOC: &str = r#"{ "hello": "world", "list": [ 1, 2, 3 ], "hash": { "k": "v" } }"#;
+
+    fn ints(items: &[i64]) -> Value {
+        Value::Array(items.iter().map(|i| Value::Int(*i)).collect())
+    }
+
+    #[test]
+    fn parse_message_into_the_event() {
+        let e = run(&*filter("json", r#"source => "message""#), msg(DOC));
+        expect(&e, &[("hello", Some("world")), ("[hash][k]", Some("v"))]);
+        assert_eq!(get(&e, "list"), Some(&ints(&[1, 2, 3])));
+    }
+
+    #[test]
+    fn parse_message_into_a_target_field() {
+        let e = run(
+            &*filter("json", r#"source => "message" target => "data""#),
+            msg(DOC),
+        );
+        expect(
+            &e,
+            &[
+                ("[data][hello]", Some("world")),
+                ("[data][hash][k]", Some("v")),
+            ],
+        );
+        assert_eq!(get(&e, "[data][list]"), Some(&ints(&[1, 2, 3])));
+    }
+
+    #[test]
+    fn tag_invalid_json() {
+        let e = run(
+            &*filter(
+                "json",
+                r#"source => "message" target => "data" tag_on_failure => ["_jsonparsefailure","_custom_failure_tag"]"#,
+            ),
+            msg("invalid json"),
+        );
+        assert!(e.has_tag("_jsonparsefailure") && e.has_tag("_custom_failure_tag"));
+    }
+
+    // "unsupported field name using `target`" / "without target" only run on Logstash
+    // before 8.3, whose field references could not hold `[`; they do not apply.
+
+    #[test]
+    fn fixing_timestamp_pull_733() {
+        let e = run(
+            &*filter("json", r#"source => "message""#),
+            msg(r#"{ "@timestamp": "2013-10-19T00:14:32.996Z" }"#),
+        );
+        assert!(matches!(get(&e, "@timestamp"), Some(Value::Timestamp(_))));
+        let json: serde_json::Value = serde_json::from_str(&e.to_json_string()).unwrap();
+        assert_eq!(json["@timestamp"], "2013-10-19T00:14:32.996Z");
+    }
+
+    #[test]
+    fn source_equals_target() {
+        let e = run(
+            &*filter("json", r#"source => "example" target => "example""#),
+            ev(&[("example", s(r#"{ "hello": "world" }"#))]),
+        );
+        expect(&e, &[("[example][hello]", Some("world"))]);
+    }
+
+    #[test]
+    fn parse_json_array_into_target_field() {
+        let e = run(
+            &*filter("json", r#"source => "message" target => "data""#),
+            msg(r#"[ { "k": "v" }, { "l": [1, 2, 3] } ]"#),
+        );
+        expect(&e, &[("[data][0][k]", Some("v"))]);
+        assert_eq!(get(&e, "[data][1][l]"), Some(&ints(&[1, 2, 3])));
+    }
+
+    #[test]
+    fn when_json_could_not_be_parsed() {
+        let f = filter("json", r#"source => "message""#);
+        let e = run(&*f, msg("random_message"));
+        assert_eq!(
+            get(&e, "tags"),
+            Some(&strs(&["_jsonparsefailure"])),
+            "tags are an array"
+        );
+        let e = run(
+            &*f,
+            ev(&[
+                ("message", s("random_message")),
+                ("tags", strs(&["_anotherkinfoffailure"])),
+            ]),
+        );
+        assert!(e.has_tag("_jsonparsefailure") && e.has_tag("_anotherkinfoffailure"));
+    }
+
+    #[test]
+    fn the_json_is_an_array_without_target() {
+        let e = run(&*filter("json", r#"source => "message""#), msg("[1, 2, 3]"));
+        assert!(e.has_tag("_jsonparsefailure"));
+    }
+
+    #[test]
+    fn json_contains_valid_timestamp() {
+        let e = run(
+            &*filter("json", r#"source => "message""#),
+            msg(r#"{"foo":"bar", "@timestamp":"2015-12-02T17:40:00.666Z"}"#),
+        );
+        let json: serde_json::Value = serde_json::from_str(&e.to_json_string()).unwrap();
+        assert_eq!(json["@timestamp"], "2015-12-02T17:40:00.666Z");
+    }
+
+    #[test]
+    fn json_contains_invalid_timestamp() {
+        let mut old = msg(r#"{"foo":"bar", "@timestamp":"foobar"}"#);
+        old.set_timestamp(Timestamp::parse_iso8601("2001-01-01T00:00:00Z").unwrap());
+        let e = run(&*filter("json", r#"source => "message""#), old);
+        assert!(e.has_tag("_timestampparsefailure"));
+        expect(&e, &[("_@timestamp", Some("foobar")), ("foo", Some("bar"))]);
+        let json: serde_json::Value = serde_json::from_str(&e.to_json_string()).unwrap();
+        assert_ne!(
+            json["@timestamp"], "2001-01-01T00:00:00.000Z",
+            "set to the current time"
+        );
+    }
+
+    #[test]
+    fn target_not_set_and_set_in_ecs_mode() {
+        let e = run(
+            &*filter("json", r#"source => "message" ecs_compatibility => "v1""#),
+            msg(r#" { "foo": "bar" } "#),
+        );
+        expect(&e, &[("foo", Some("bar"))]);
+        let e = run(
+            &*filter(
+                "json",
+                r#"source => "message" ecs_compatibility => "v1" target => "[baz]""#,
+            ),
+            msg(r#" { "foo": "bar" } "#),
+        );
+        expect(&e, &[("foo", None), ("[baz][foo]", Some("bar"))]);
+    }
+
+    // "sends a warning to the logger" / "sends no warning" mock Logstash's logger; the
+    // log line is not behaviour of the event. The event halves follow.
+    #[test]
+    fn parse_mixture_of_json_and_non_json_content() {
+        let m = "this is not a json message";
+        let e = run(
+            &*filter(
+                "json",
+                r#"source => "message" remove_field => ["message"] skip_on_invalid_json => false"#,
+            ),
+            msg(m),
+        );
+        expect(&e, &[("message", Some(m))]);
+        assert_eq!(get(&e, "tags"), Some(&strs(&["_jsonparsefailure"])));
+        let e = run(
+            &*filter(
+                "json",
+                r#"source => "message" remove_field => ["message"] skip_on_invalid_json => true"#,
+            ),
+            msg(m),
+        );
+        expect(&e, &[("message", Some(m))]);
+        assert!(get(&e, "tags").is_none());
+    }
+}

@@ -19,9 +19,14 @@ impl Json {
         let source = opts
             .field_ref("source")?
             .ok_or_else(|| opts.error("json filter requires option `source`"))?;
+        let ecs = crate::plugin::ecs::Ecs::from_options(opts)?;
+        let target = opts.field_ref("target")?;
+        if ecs.enabled() && target.is_none() {
+            tracing::info!(source = %source, "json without `target` writes the parsed keys at the top level, where they may clash with ECS fields");
+        }
         Ok(Json {
             source,
-            target: opts.field_ref("target")?,
+            target,
             skip_on_invalid_json: opts.bool_or("skip_on_invalid_json", false)?,
             tag_on_failure: opts
                 .string_list("tag_on_failure")?
@@ -62,24 +67,26 @@ impl EventFilter for Json {
             // Without a target only an object can be merged into the event.
             return self.fail(event);
         };
+        let mut parsed_timestamp = None;
         for (k, v) in map {
             if k == TIMESTAMP {
-                match &v {
-                    Value::String(s) => match Timestamp::parse_iso8601(s) {
-                        Some(ts) => event.set_timestamp(ts),
-                        None => {
-                            event.insert_field("_@timestamp", v);
-                            event.add_tag("_timestampparsefailure");
-                        }
-                    },
-                    _ => {
-                        event.insert_field("_@timestamp", v);
-                        event.add_tag("_timestampparsefailure");
-                    }
-                }
+                parsed_timestamp = Some(v);
                 continue;
             }
             event.insert_field(k, v);
+        }
+        // As Logstash: a `@timestamp` that does not parse leaves the current time, its
+        // text in `_@timestamp` and the event tagged.
+        if let Some(v) = parsed_timestamp {
+            match v.as_str().and_then(Timestamp::parse_iso8601) {
+                Some(ts) => event.set_timestamp(ts),
+                None => {
+                    tracing::debug!(value = %v.to_display_string(), "json: unrecognized @timestamp; current time set, original in _@timestamp");
+                    event.set_timestamp(Timestamp::now());
+                    event.add_tag("_timestampparsefailure");
+                    event.insert_field("_@timestamp", Value::String(v.to_display_string()));
+                }
+            }
         }
         Outcome::Success
     }
