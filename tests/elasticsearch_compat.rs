@@ -181,6 +181,7 @@ async fn the_seed_logstash_conf_runs_against_osmem_server() {
         use std::io::Read;
         let _ = e.read_to_string(&mut log);
     }
+    let _ = std::fs::remove_dir_all(&data);
     assert!(
         log.contains("document_type is ignored"),
         "document_type is accepted with a warning: {log}"
