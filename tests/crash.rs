@@ -514,26 +514,6 @@ fn a_queue_smaller_than_the_input_holds_inputs_back_and_loses_nothing() {
     eprintln!("queue.max_bytes {CAP}: peak {peak} bytes on disk, {EVENTS} events delivered once");
 }
 
-/// The osmem-server binary (OpenSearch-compatible), from the test venv.
-fn osmem_bin() -> PathBuf {
-    let direct = common::venv().join("bin").join("osmem-server");
-    if direct.exists() {
-        return direct;
-    }
-    let out = std::process::Command::new(common::venv_bin("python"))
-        .args([
-            "-c",
-            "import osmem_server; print(osmem_server.resolve_binary())",
-        ])
-        .output()
-        .expect("cannot run the venv's python");
-    assert!(
-        out.status.success(),
-        "osmem-server is not installed in the venv: run scripts/test.sh"
-    );
-    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
-}
-
 /// A GET over plain HTTP/1.0 on loopback; the body as JSON (Null when not JSON).
 fn get_json(port: u16, path: &str) -> serde_json::Value {
     let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
@@ -635,13 +615,7 @@ fn an_output_down_fills_the_disk_queue_to_its_cap_then_everything_is_delivered()
         "memory grew while the output was down: {rss_full} KiB -> {rss_later} KiB"
     );
     // The output comes back: everything arrives.
-    let mut cmd = std::process::Command::new(osmem_bin());
-    cmd.args(["-addr", &format!("127.0.0.1:{es_port}"), "-no-stdin-watch"]);
-    let _server = common::spawn(cmd);
-    assert!(
-        wait_for_port(es_port, Duration::from_secs(20)),
-        "osmem-server did not start"
-    );
+    let _server = common::start_osmem(es_port);
     sender.join().unwrap();
     let deadline = Instant::now() + Duration::from_secs(150);
     loop {

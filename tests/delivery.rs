@@ -5,32 +5,10 @@
 
 mod common;
 
-use common::{free_port, sluice, spawn, venv_bin, wait_for_port, KillOnDrop};
+use common::{free_port, sluice, venv_bin, wait_for_port, KillOnDrop};
 use std::io::{Read, Write};
-use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
-
-/// The osmem-server binary: on the venv's PATH, or bundled in its Python package.
-fn osmem_bin() -> PathBuf {
-    let direct = common::venv().join("bin").join("osmem-server");
-    if direct.exists() {
-        return direct;
-    }
-    let out = Command::new(venv_bin("python"))
-        .args([
-            "-c",
-            "import osmem_server; print(osmem_server.resolve_binary())",
-        ])
-        .output()
-        .expect("cannot run the venv's python");
-    assert!(
-        out.status.success(),
-        "osmem-server is not installed in the venv: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
-}
 
 /// An osmem-server frozen with SIGSTOP: it accepts connections (the kernel does) and
 /// never answers. Thawed and killed on drop.
@@ -42,13 +20,7 @@ struct FrozenServer {
 impl FrozenServer {
     fn start() -> FrozenServer {
         let port = free_port();
-        let mut cmd = Command::new(osmem_bin());
-        cmd.args(["-addr", &format!("127.0.0.1:{port}"), "-no-stdin-watch"]);
-        let child = spawn(cmd);
-        assert!(
-            wait_for_port(port, Duration::from_secs(20)),
-            "osmem-server did not start"
-        );
+        let child = common::start_osmem(port);
         signal(child.0.id(), "STOP");
         FrozenServer { child, port }
     }

@@ -10,10 +10,9 @@
 
 mod common;
 
-use common::{dead_letters, free_port, sluice, spawn, wait_for_port, KillOnDrop};
+use common::{dead_letters, free_port, sluice, KillOnDrop};
 use serde_json::{json, Value};
 use std::io::Read;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -26,28 +25,6 @@ const PEAK_RSS_LIMIT_KIB: u64 = 64 * 1024;
 /// Every test here runs a server and a pipeline; on a small machine they run one at a time.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// The osmem-server binary: on the venv's PATH, or bundled in its Python package.
-fn osmem_bin() -> PathBuf {
-    let direct = common::venv().join("bin").join("osmem-server");
-    if direct.exists() {
-        return direct;
-    }
-    let python = common::venv_bin("python");
-    let out = Command::new(python)
-        .args([
-            "-c",
-            "import osmem_server; print(osmem_server.resolve_binary())",
-        ])
-        .output()
-        .expect("cannot run the venv's python");
-    assert!(
-        out.status.success(),
-        "osmem-server is not installed in the venv: run scripts/test.sh ({})",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
-}
-
 struct Server {
     child: KillOnDrop,
     port: u16,
@@ -55,13 +32,7 @@ struct Server {
 
 impl Server {
     fn start_on(port: u16) -> Server {
-        let mut cmd = Command::new(osmem_bin());
-        cmd.args(["-addr", &format!("127.0.0.1:{port}"), "-no-stdin-watch"]);
-        let child = spawn(cmd);
-        assert!(
-            wait_for_port(port, Duration::from_secs(20)),
-            "osmem-server did not start"
-        );
+        let child = common::start_osmem(port);
         Server { child, port }
     }
 

@@ -7,47 +7,21 @@ mod beats_client;
 mod common;
 
 use beats_client::{window, Client};
-use common::{free_port, sluice, spawn, wait_for_port, KillOnDrop};
+use common::{free_port, sluice, wait_for_port, KillOnDrop};
 use serde_json::{json, Value};
 use sluice::outputs::elasticsearch::Config;
 use sluice::plugin::Options;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 fn seed_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/seed")
 }
 
-/// The osmem-server binary: on the venv's PATH, or bundled in its Python package.
-fn osmem_bin() -> PathBuf {
-    let direct = common::venv().join("bin").join("osmem-server");
-    if direct.exists() {
-        return direct;
-    }
-    let out = Command::new(common::venv_bin("python"))
-        .args([
-            "-c",
-            "import osmem_server; print(osmem_server.resolve_binary())",
-        ])
-        .output()
-        .expect("cannot run the venv's python");
-    assert!(
-        out.status.success(),
-        "osmem-server is not installed in the venv"
-    );
-    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
-}
-
 fn start_osmem() -> (KillOnDrop, u16) {
     let port = free_port();
-    let mut cmd = Command::new(osmem_bin());
-    cmd.args(["-addr", &format!("127.0.0.1:{port}"), "-no-stdin-watch"]);
-    let child = spawn(cmd);
-    assert!(
-        wait_for_port(port, Duration::from_secs(20)),
-        "osmem-server did not start"
-    );
+    let child = common::start_osmem(port);
     (child, port)
 }
 

@@ -418,27 +418,6 @@ fn a_persisted_downstream_queue_isolates_a_destination_that_is_down() {
     assert!(dir.path().join("data/queue/slow/checkpoint").exists());
 }
 
-/// The osmem-server binary (OpenSearch-compatible), from the test venv.
-fn osmem_bin() -> PathBuf {
-    let direct = common::venv().join("bin").join("osmem-server");
-    if direct.exists() {
-        return direct;
-    }
-    let out = Command::new(venv_bin("python"))
-        .args([
-            "-c",
-            "import osmem_server; print(osmem_server.resolve_binary())",
-        ])
-        .output()
-        .expect("cannot run the venv's python");
-    assert!(
-        out.status.success(),
-        "osmem-server is not installed in the venv: run scripts/test.sh ({})",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
-}
-
 /// A GET on 127.0.0.1:`port`: the status and the body.
 fn get(port: u16, path: &str) -> Option<(u16, serde_json::Value)> {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
@@ -528,13 +507,7 @@ fn beats_is_acked_only_when_both_downstream_pipelines_made_events_safe() {
         "a second window was sent: the first was acked before the search pipeline made it safe"
     );
 
-    let mut server = Command::new(osmem_bin());
-    server.args(["-addr", &format!("127.0.0.1:{es_port}"), "-no-stdin-watch"]);
-    let _server = spawn(server);
-    assert!(
-        wait_for_port(es_port, Duration::from_secs(20)),
-        "osmem-server did not start"
-    );
+    let _server = common::start_osmem(es_port);
     wait_until("the client to be acked for every window", || {
         client.0.try_wait().unwrap().is_some()
     });

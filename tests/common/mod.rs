@@ -119,3 +119,37 @@ pub fn dead_letters(data: &std::path::Path) -> Vec<serde_json::Value> {
         .map(|r| serde_json::from_slice(r).expect("a dead letter is not JSON"))
         .collect()
 }
+
+/// The osmem-server binary (OpenSearch-compatible): on the venv's PATH, or bundled in
+/// its Python package.
+pub fn osmem_bin() -> PathBuf {
+    let direct = venv().join("bin").join("osmem-server");
+    if direct.exists() {
+        return direct;
+    }
+    let out = Command::new(venv_bin("python"))
+        .args([
+            "-c",
+            "import osmem_server; print(osmem_server.resolve_binary())",
+        ])
+        .output()
+        .expect("cannot run the venv's python");
+    assert!(
+        out.status.success(),
+        "osmem-server is not installed in the venv: run scripts/test.sh ({})",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+}
+
+/// Starts osmem-server on 127.0.0.1:`port` and waits until it accepts connections.
+pub fn start_osmem(port: u16) -> KillOnDrop {
+    let mut cmd = Command::new(osmem_bin());
+    cmd.args(["-addr", &format!("127.0.0.1:{port}"), "-no-stdin-watch"]);
+    let child = spawn(cmd);
+    assert!(
+        wait_for_port(port, Duration::from_secs(20)),
+        "osmem-server did not start on port {port}"
+    );
+    child
+}
