@@ -748,9 +748,10 @@ fn the_binary_runs_a_ruby_filter_and_still_stops_on_signals() {
     sorted.sort();
     assert_eq!(sorted, [3, 5]);
 
-    // Ruby takes SIGTERM and SIGINT for itself when nobody holds them: Sluice must still
-    // drain and exit on them with a ruby filter loaded.
-    for signal in ["TERM", "INT"] {
+    // Ruby takes SIGTERM, SIGINT, SIGHUP and more for itself when nobody holds them:
+    // with a ruby filter loaded, TERM and INT must still drain and exit, and HUP
+    // (which Sluice leaves alone) must still end the process as it does without Ruby.
+    for signal in ["TERM", "INT", "HUP"] {
         let mut child = common::spawn({
             let mut c = common::sluice();
             c.args(["-w", "1", "-e", config]);
@@ -778,7 +779,12 @@ fn the_binary_runs_a_ruby_filter_and_still_stops_on_signals() {
             );
             std::thread::sleep(Duration::from_millis(20));
         };
-        assert!(status.success(), "SIG{signal}: exit status {status}");
+        if signal == "HUP" {
+            use std::os::unix::process::ExitStatusExt;
+            assert_eq!(status.signal(), Some(1), "SIGHUP: exit status {status}");
+        } else {
+            assert!(status.success(), "SIG{signal}: exit status {status}");
+        }
         drop(stdin);
     }
 }
