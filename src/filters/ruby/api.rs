@@ -14,6 +14,8 @@ use magnus::{
     Value as RValue,
 };
 use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
 
 /// Nesting deeper than this in a value a script stores is refused (a hash that holds
 /// itself would otherwise recurse without end).
@@ -344,8 +346,30 @@ fn gone(ruby: &Ruby) -> Error {
     )
 }
 
-fn parse_ref(ruby: &Ruby, text: &str) -> Result<FieldRef, Error> {
-    FieldRef::parse(text).map_err(|e| Error::new(ruby.exception_arg_error(), e.to_string()))
+/// Parsed field references by their text, kept on the VM thread: a script names the
+/// same few fields on every event. Cleared when full, so a script that makes up
+/// names per event cannot grow it.
+const MAX_CACHED_REFS: usize = 4096;
+
+thread_local! {
+    static REFS: RefCell<HashMap<String, Rc<FieldRef>>> = RefCell::new(HashMap::new());
+}
+
+fn parse_ref(ruby: &Ruby, text: &str) -> Result<Rc<FieldRef>, Error> {
+    if let Some(r) = REFS.with(|c| c.borrow().get(text).cloned()) {
+        return Ok(r);
+    }
+    let r = Rc::new(
+        FieldRef::parse(text).map_err(|e| Error::new(ruby.exception_arg_error(), e.to_string()))?,
+    );
+    REFS.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() >= MAX_CACHED_REFS {
+            c.clear();
+        }
+        c.insert(text.to_string(), r.clone());
+    });
+    Ok(r)
 }
 
 fn is_metadata_root(r: &FieldRef) -> bool {
