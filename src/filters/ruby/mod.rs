@@ -309,3 +309,21 @@ mod enabled {
         })
     }
 }
+
+#[cfg(all(test, not(feature = "ruby")))]
+mod tests {
+    use crate::plugin::Options;
+
+    #[test]
+    fn without_the_feature_ruby_is_refused_at_load_with_how_to_get_it() {
+        let mut o = Options::from_text("ruby", "filter", r#"code => "1""#)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let err = match super::build(&mut o) {
+            Ok(_) => panic!("ruby {{}} loaded without the ruby feature"),
+            Err(e) => e.to_string(),
+        };
+        assert!(err.contains("not in this build"), "{err}");
+        assert!(err.contains("ruby-dev libclang-dev"), "{err}");
+        assert!(err.contains("options:1:"), "{err}");
+    }
+}
