@@ -788,3 +788,39 @@ fn the_binary_runs_a_ruby_filter_and_still_stops_on_signals() {
         drop(stdin);
     }
 }
+
+#[test]
+fn a_pipeline_without_a_ruby_filter_never_starts_ruby() {
+    use std::io::Write;
+    let threads = |config: &str| -> Vec<String> {
+        let mut child = common::spawn({
+            let mut c = common::sluice();
+            c.args(["-w", "1", "-e", config]);
+            c
+        });
+        let mut stdin = child.0.stdin.take().unwrap();
+        stdin.write_all(b"one\n").unwrap();
+        stdin.flush().unwrap();
+        let mut stdout = child.0.stdout.take().unwrap();
+        let mut first = [0u8; 1];
+        std::io::Read::read_exact(&mut stdout, &mut first).expect("one event came through");
+        let task_dir = format!("/proc/{}/task", child.0.id());
+        std::fs::read_dir(task_dir)
+            .unwrap()
+            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+            .map(|n| n.trim().to_string())
+            .collect()
+    };
+    let plain = threads("input { stdin {} } filter { mutate { add_field => { \"a\" => \"b\" } } } output { stdout {} }");
+    assert!(
+        !plain.iter().any(|n| n.starts_with("sluice-ruby")),
+        "{plain:?}"
+    );
+    // The same check sees the VM thread when there is a ruby filter.
+    let with_ruby =
+        threads("input { stdin {} } filter { ruby { code => \"1\" } } output { stdout {} }");
+    assert!(
+        with_ruby.iter().any(|n| n == "sluice-ruby"),
+        "{with_ruby:?}"
+    );
+}
