@@ -824,3 +824,23 @@ fn a_pipeline_without_a_ruby_filter_never_starts_ruby() {
         "{with_ruby:?}"
     );
 }
+
+#[test]
+fn each_distinct_exception_message_is_logged_once() {
+    let config = r#"input { stdin {} } filter { ruby { code => "raise 'boom ' + (event.get('message').size % 2).to_s" } } output { stdout { codec => json_lines } }"#;
+    let out = common::run(
+        &["-w", "1", "-e", config],
+        b"a\nbb\nccc\ndddd\neeeee\nffffff\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let events = String::from_utf8_lossy(&out.stdout).lines().count();
+    assert_eq!(events, 6, "every event passes on");
+    let log = String::from_utf8_lossy(&out.stderr);
+    let logged = |m: &str| log.lines().filter(|l| l.contains(m)).count();
+    assert_eq!(logged("Ruby exception occurred: boom 1"), 1, "{log}");
+    assert_eq!(logged("Ruby exception occurred: boom 0"), 1, "{log}");
+}

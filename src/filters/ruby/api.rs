@@ -210,8 +210,7 @@ impl RbEvent {
         if std::ptr::eq(rb_self, other) {
             return Ok(true);
         }
-        let mine = rb_self.read(ruby, |e| e.clone())?;
-        other.read(ruby, |e| *e == mine)
+        rb_self.read(ruby, |mine| other.read(ruby, |theirs| mine == theirs))?
     }
 
     /// `LogStash::Event.new(hash)`: a string `@timestamp` is parsed, `@metadata` goes to
