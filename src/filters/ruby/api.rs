@@ -516,11 +516,11 @@ pub fn from_ruby(ruby: &Ruby, v: RValue, depth: usize) -> Result<Value, Error> {
     }
     Err(Error::new(
         ruby.exception_type_error(),
-        format!("cannot store a {} in an event", unsafe_free_class_name(v)),
+        format!("cannot store a {} in an event", class_name(v)),
     ))
 }
 
-fn unsafe_free_class_name(v: RValue) -> String {
+fn class_name(v: RValue) -> String {
     v.class().inspect()
 }
 
