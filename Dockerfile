@@ -1,5 +1,8 @@
 # Builds the sluice binary and ships it with the bundled pipelines and patterns.
 FROM rust:1-bookworm AS build
+# The ruby filter embeds CRuby: Ruby's headers and libruby, and libclang for the bindings.
+RUN apt-get update && apt-get install -y --no-install-recommends ruby-dev libclang-dev \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
@@ -9,7 +12,8 @@ RUN cargo build --release --locked && strip target/release/sluice
 
 FROM debian:bookworm-slim
 # libssl3: the kafka plugins' librdkafka links OpenSSL (built with the rust image's headers).
-RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates libssl3 \
+# libruby3.1: the ruby filter's interpreter and Ruby's standard library.
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates libssl3 libruby3.1 \
     && rm -rf /var/lib/apt/lists/* && useradd --system --home /var/lib/sluice sluice
 COPY --from=build /src/target/release/sluice /usr/local/bin/sluice
 COPY pipelines /etc/sluice/pipelines

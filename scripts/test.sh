@@ -30,6 +30,19 @@ if ! command -v cc >/dev/null || ! command -v make >/dev/null \
     || ! command -v pkg-config >/dev/null || ! pkg-config --exists openssl 2>/dev/null; then
   apt_install build-essential pkg-config libssl-dev
 fi
+# The ruby filter embeds CRuby: Ruby's headers and libruby (ruby-dev), and libclang for
+# the bindings generated at build time.
+have_ruby_dev() {
+  command -v ruby >/dev/null \
+    && ruby -e 'exit(File.exist?(File.join(RbConfig::CONFIG["rubyhdrdir"], "ruby.h")))' 2>/dev/null
+}
+have_libclang() {
+  compgen -G '/usr/lib/llvm-*/lib/libclang*.so*' >/dev/null \
+    || compgen -G '/usr/lib/*/libclang*.so*' >/dev/null
+}
+if ! have_ruby_dev || ! have_libclang; then
+  apt_install ruby-dev libclang-dev
+fi
 command -v promtool >/dev/null || apt_install prometheus
 command -v chromium >/dev/null || command -v chromium-browser >/dev/null || apt_install chromium
 

@@ -19,6 +19,7 @@ pub mod kv;
 pub mod lru;
 pub mod mutate;
 pub mod prune;
+pub mod ruby;
 pub mod sleep;
 pub mod split;
 pub mod syslog_pri;
@@ -122,6 +123,7 @@ pub static REGISTRY: Registry<Box<dyn Filter>> = Registry {
         ("kv", |o| simple(o, kv::Kv::build)),
         ("mutate", mutate::Mutate::build_filter),
         ("prune", |o| simple(o, prune::Prune::build)),
+        ("ruby", ruby::build),
         ("sleep", |o| simple(o, sleep::Sleep::build)),
         ("split", |o| Ok(Box::new(split::Split::build(o)?))),
         ("syslog_pri", |o| simple(o, syslog_pri::SyslogPri::build)),
