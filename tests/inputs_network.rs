@@ -25,9 +25,14 @@ struct Running {
 
 impl Running {
     fn start(input: Box<dyn Input>, max_events: usize) -> Running {
+        Running::start_as("test", input, max_events)
+    }
+
+    /// As [`Running::start`], with plugin id `id` (metrics are labelled by it).
+    fn start_as(id: &str, input: Box<dyn Input>, max_events: usize) -> Running {
         let queue = Arc::new(Queue::Memory(MemoryQueue::new(max_events, 1 << 30)));
         let shutdown = CancellationToken::new();
-        let ctx = InputContext::new("test", queue.clone(), shutdown.clone(), Default::default());
+        let ctx = InputContext::new(id, queue.clone(), shutdown.clone(), Default::default());
         let task = tokio::spawn(input.run(ctx));
         Running {
             queue,
@@ -235,7 +240,7 @@ async fn udp_a_full_queue_drops_and_counts_instead_of_blocking_the_socket() {
     let input = sluice::inputs::udp::UdpInput::build(&mut opts).unwrap();
     opts.finish().unwrap();
     let stats = input.stats();
-    let running = Running::start(Box::new(input), 10);
+    let running = Running::start_as("udp-drops", Box::new(input), 10);
     let port = bound_port(&stats.bound_port);
     let sent = 2000u64;
     let payloads: Vec<Vec<u8>> = (0..sent)
@@ -248,6 +253,15 @@ async fn udp_a_full_queue_drops_and_counts_instead_of_blocking_the_socket() {
     // What was not dropped is all delivered once the pipeline takes it.
     let events = running.drain(Duration::from_millis(500)).await;
     assert_eq!(events.len() as u64 + dropped, sent);
+    // The drops are in what /metrics serves, under the input's id.
+    let exposition = sluice::stats::metrics::exposition();
+    let series =
+        "sluice_input_datagrams_dropped_total{plugin_id=\"udp-drops\",reason=\"queue_full\"}";
+    let exported = exposition
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    assert_eq!(exported, Some(dropped), "{series} in\n{exposition}");
     assert!(stats.receive_buffer_bytes.load(Ordering::Relaxed) > 0);
     running.stop().await;
 }
