@@ -266,6 +266,40 @@ async fn udp_a_full_queue_drops_and_counts_instead_of_blocking_the_socket() {
     running.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn udp_with_the_cef_codec_decodes_each_datagram() {
+    let mut opts = options(
+        "udp",
+        "host => '127.0.0.1' port => 0 codec => cef { ecs_compatibility => disabled }",
+    );
+    let input = sluice::inputs::udp::UdpInput::build(&mut opts).unwrap();
+    opts.finish().unwrap();
+    let stats = input.stats();
+    let running = Running::start(Box::new(input), 1000);
+    let port = bound_port(&stats.bound_port);
+    let payloads = vec![
+        b"<134>Nov 30 10:00:00 fw-1 CEF:0|Security|threatmanager|1.0|100|worm stopped|10|src=10.0.0.1 dst=192.168.1.2 msg=spaces in the value act=blocked".to_vec(),
+        b"not cef at all".to_vec(),
+    ];
+    send_paced(&payloads, port, &stats.datagrams).await;
+    let mut events = running.take(2, Duration::from_secs(10)).await;
+    events.sort_by_key(|e| e.get_field("tags").is_some());
+    let cef = &events[0];
+    assert_eq!(cef.get_str("syslog"), Some("<134>Nov 30 10:00:00 fw-1"));
+    assert_eq!(cef.get_str("deviceVendor"), Some("Security"));
+    assert_eq!(cef.get_str("sourceAddress"), Some("10.0.0.1"));
+    assert_eq!(cef.get_str("message"), Some("spaces in the value"));
+    assert_eq!(cef.get_str("deviceAction"), Some("blocked"));
+    assert_eq!(
+        get(cef, "[host][ip]").and_then(Value::as_str),
+        Some("127.0.0.1")
+    );
+    let failed = &events[1];
+    assert!(failed.has_tag("_cefparsefailure"));
+    assert_eq!(failed.get_str("message"), Some("not cef at all"));
+    running.stop().await;
+}
+
 #[test]
 fn udp_options_are_checked() {
     let build = |body: &str| sluice::inputs::udp::UdpInput::build(&mut options("udp", body));
