@@ -111,7 +111,8 @@ pub struct Inputs {
     /// Datagrams (or datagram chunks) an input dropped, by `plugin_id` and `reason`:
     /// `queue_full` (a udp-based input's hand-off to the pipeline was full),
     /// `chunk_timeout`, `chunk_memory_limit`, `chunk_invalid` (chunked GELF messages
-    /// that never completed, did not fit the reassembly budget, or were malformed).
+    /// that never completed, did not fit the reassembly budget, or were malformed),
+    /// `message_too_large` (a GELF message over its size cap).
     pub datagrams_dropped: CounterFamily,
 }
 
