@@ -323,5 +323,32 @@ fn cef(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, geoip, useragent, others, cef);
+/// The `dns` filter answered from a hosts file with its hit cache warm (no network in
+/// a bench): the cost of the filter around a lookup, not of DNS itself.
+fn dns(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let hosts = dir.path().join("hosts");
+    let table: String = (0..256)
+        .map(|i| format!("10.0.{}.{} host-{i}.example.test\n", i / 256, i % 256))
+        .collect();
+    std::fs::write(&hosts, table).unwrap_or_else(|e| panic!("{e}"));
+    let mut rng = Rng(7);
+    let data = batches(64, |_| {
+        let i = rng.skewed(256);
+        event(&[
+            ("server", Value::from(format!("host-{i}.example.test"))),
+            ("client", Value::from(format!("10.0.0.{i}"))),
+        ])
+    });
+    let f = build(
+        "dns",
+        &format!(
+            r#"resolve => ["server"] reverse => ["client"] action => replace hostsfile => ["{}"] hit_cache_size => 1024"#,
+            hosts.display()
+        ),
+    );
+    bench_filter(c, "dns_hostsfile_cached", &*f, &data);
+}
+
+criterion_group!(benches, geoip, useragent, others, cef, dns);
 criterion_main!(benches);
