@@ -269,5 +269,86 @@ fn others(c: &mut Criterion) {
     bench_filter(c, "cidr", &*f, &data);
 }
 
-criterion_group!(benches, geoip, useragent, others);
+/// The `cef` codec: decoding a batch of CEF lines (ECS names, the default) and encoding
+/// a batch of events with eight extension fields.
+fn cef(c: &mut Criterion) {
+    let build = |body: &str| {
+        let mut o = Options::from_text("cef", "codec", body).unwrap_or_else(|e| panic!("{e}"));
+        sluice::codecs::cef::CefCodec::build(&mut o).unwrap_or_else(|e| panic!("{e}"))
+    };
+    let lines: Vec<String> = (0..BATCH)
+        .map(|i| {
+            format!(
+                "<134>Nov 30 10:{:02}:00 fw-{} CEF:0|Security|threatmanager|1.0|{}|worm successfully stopped|{}|src=10.0.{}.{} dst=192.168.1.{} spt={} dpt=443 proto=TCP act=blocked suser=user{} msg=Worm stopped on host {} request=https://example.com/a?q\\=1 cs1Label=policy cs1=default rt={}",
+                i % 60, i % 4, 100 + i % 7, i % 11, i % 256, i % 200, i % 100, 1024 + i, i % 50, i, 1_700_000_000_000u64 + i as u64
+            )
+        })
+        .collect();
+    let decoder = build("");
+    let mut g = c.benchmark_group("codecs");
+    g.throughput(Throughput::Elements(BATCH as u64));
+    g.bench_function("cef_decode", |b| {
+        b.iter(|| {
+            let mut out = Vec::with_capacity(BATCH);
+            let now = Timestamp::now();
+            for l in &lines {
+                decoder.decode(l.as_bytes(), now, &mut out);
+            }
+            out
+        })
+    });
+    let events: Vec<Event> = {
+        let mut out = Vec::new();
+        for l in &lines {
+            decoder.decode(l.as_bytes(), Timestamp::now(), &mut out);
+        }
+        out
+    };
+    assert!(
+        events.iter().all(|e| e.get_field("tags").is_none()),
+        "the bench's CEF lines must parse"
+    );
+    let encoder = build(
+        r#"fields => ["[source][ip]", "[destination][ip]", "[source][port]", "[destination][port]", "[network][transport]", "[event][action]", "[source][user][name]", "message"] name => "%{[cef][name]}" severity => "%{[event][severity]}""#,
+    );
+    g.bench_function("cef_encode", |b| {
+        b.iter(|| {
+            let mut buf = Vec::with_capacity(BATCH * 256);
+            for e in &events {
+                encoder.encode(e, &mut buf);
+            }
+            buf
+        })
+    });
+    g.finish();
+}
+
+/// The `dns` filter answered from a hosts file with its hit cache warm (no network in
+/// a bench): the cost of the filter around a lookup, not of DNS itself.
+fn dns(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let hosts = dir.path().join("hosts");
+    let table: String = (0..256)
+        .map(|i| format!("10.0.{}.{} host-{i}.example.test\n", i / 256, i % 256))
+        .collect();
+    std::fs::write(&hosts, table).unwrap_or_else(|e| panic!("{e}"));
+    let mut rng = Rng(7);
+    let data = batches(64, |_| {
+        let i = rng.skewed(256);
+        event(&[
+            ("server", Value::from(format!("host-{i}.example.test"))),
+            ("client", Value::from(format!("10.0.0.{i}"))),
+        ])
+    });
+    let f = build(
+        "dns",
+        &format!(
+            r#"resolve => ["server"] reverse => ["client"] action => replace hostsfile => ["{}"] hit_cache_size => 1024"#,
+            hosts.display()
+        ),
+    );
+    bench_filter(c, "dns_hostsfile_cached", &*f, &data);
+}
+
+criterion_group!(benches, geoip, useragent, others, cef, dns);
 criterion_main!(benches);

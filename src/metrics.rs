@@ -106,6 +106,16 @@ pub struct Beats {
     pub connections_refused: Counter,
 }
 
+/// What inputs lose on purpose, where their protocol has no back-pressure.
+pub struct Inputs {
+    /// Datagrams (or datagram chunks) an input dropped, by `plugin_id` and `reason`:
+    /// `queue_full` (a udp-based input's hand-off to the pipeline was full),
+    /// `chunk_timeout`, `chunk_memory_limit`, `chunk_invalid` (chunked GELF messages
+    /// that never completed, did not fit the reassembly budget, or were malformed),
+    /// `message_too_large` (a GELF message over its size cap).
+    pub datagrams_dropped: CounterFamily,
+}
+
 /// Grok, by `pattern` (the pattern text as configured; a handful per pipeline).
 pub struct Grok {
     pub matches: CounterFamily,
@@ -175,6 +185,7 @@ pub struct Metrics {
     registry: Registry,
     pub pipeline: Pipeline,
     pub beats: Beats,
+    pub inputs: Inputs,
     pub grok: Grok,
     pub outputs: Outputs,
     pub elasticsearch: Elasticsearch,
@@ -259,6 +270,14 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "beats_connections_refused",
         "Beats connections refused because max_connections were open",
         beats.connections_refused.clone(),
+    );
+    let inputs = Inputs {
+        datagrams_dropped: Family::default(),
+    };
+    registry.register(
+        "input_datagrams_dropped",
+        "Datagrams an input dropped, by plugin and reason",
+        inputs.datagrams_dropped.clone(),
     );
     let grok = Grok {
         matches: Family::default(),
@@ -417,6 +436,7 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         registry,
         pipeline,
         beats,
+        inputs,
         grok,
         outputs,
         elasticsearch,
@@ -538,6 +558,7 @@ mod tests {
             "sluice_beats_connections",
             "sluice_beats_connections_accepted",
             "sluice_beats_connections_refused",
+            "sluice_input_datagrams_dropped",
             "sluice_plugin_events_in",
             "sluice_plugin_events_out",
             "sluice_plugin_duration_seconds",

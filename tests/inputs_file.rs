@@ -294,3 +294,145 @@ async fn read_mode_reads_ten_thousand_files_once_and_completes_them() {
     let logged = std::fs::read_to_string(&done_log).unwrap();
     assert_eq!(logged.lines().count(), n);
 }
+
+/// Multiline records: a header line and `i % 4` continuation lines, as a Java stack trace.
+fn stack_traces(n: usize, name: &str) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            let mut record = format!("{i} 2024-05-01T10:00:00Z ERROR {name} request failed");
+            for j in 0..i % 4 {
+                record.push_str(&format!(
+                    "\n    at com.example.{name}.handler(App.java:{j})"
+                ));
+            }
+            record
+        })
+        .collect()
+}
+
+const MULTILINE: &str = r#"codec => multiline { pattern => "^    at " what => "previous" }"#;
+
+/// The file an event came from (ECS field name, the default).
+fn file_path(e: &Event) -> Option<&str> {
+    e.get(&sluice::event::field_ref::FieldRef::parse("[log][file][path]").unwrap())?
+        .as_str()
+}
+
+/// The sincedb position of the only file in it; `None` when not written yet.
+fn sincedb_position(dir: &Path) -> Option<u64> {
+    let text = std::fs::read_to_string(dir.join("sincedb")).ok()?;
+    text.lines().next()?.split(' ').nth(3)?.parse().ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multiline_pending_lines_are_not_safe_until_emitted() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    let records = stack_traces(100, "Orders");
+    append(&log, &records);
+    let body = opts(
+        dir.path(),
+        &format!("start_position => beginning {MULTILINE}"),
+    );
+
+    // First run: the last record waits for a line that would end it (no
+    // auto_flush_interval), so 99 events arrive and the sincedb stops where it starts.
+    let running = start(&body, 100_000);
+    let events = running.take(99, Duration::from_secs(20)).await;
+    assert_eq!(messages(&events), records[..99]);
+    for (e, r) in events.iter().zip(&records) {
+        assert_eq!(e.has_tag("multiline"), r.contains('\n'), "{r}");
+        assert!(file_path(e).is_some_and(|p| p.ends_with("app.log")));
+    }
+    let safe: u64 = records[..99].iter().map(|r| r.len() as u64 + 1).sum();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sincedb_position(dir.path()) != Some(safe) {
+        assert!(
+            Instant::now() < deadline,
+            "sincedb at {:?}, expected {safe} (the start of the pending record)",
+            sincedb_position(dir.path())
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // At shutdown the pending record is pushed; it fails here, so it is not safe.
+    running.stop().await;
+    assert_eq!(sincedb_position(dir.path()), Some(safe));
+
+    // Second run: the pending record is read again, whole, and goes out after
+    // auto_flush_interval without a line after it.
+    let body = body.replace(
+        r#"what => "previous""#,
+        r#"what => "previous" auto_flush_interval => 0.3"#,
+    );
+    let running = start(&body, 100_000);
+    let events = running.take(1, Duration::from_secs(20)).await;
+    assert_eq!(messages(&events), records[99..]);
+    assert!(events[0].has_tag("multiline"));
+    let more = tokio::time::timeout(
+        Duration::from_millis(500),
+        running.queue.pop(10_000, Duration::ZERO),
+    )
+    .await;
+    assert!(more.is_err(), "read more than the unsafe tail again");
+    let end: u64 = records.iter().map(|r| r.len() as u64 + 1).sum();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sincedb_position(dir.path()) != Some(end) {
+        assert!(
+            Instant::now() < deadline,
+            "sincedb at {:?}, expected the end {end} once the flushed record is safe",
+            sincedb_position(dir.path())
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multiline_state_is_per_file_and_flushed_at_end_of_file_in_read_mode() {
+    // No exit_after_read: the last records must go out at end of file, not at shutdown.
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let a = stack_traces(300, "Orders");
+    let b = stack_traces(301, "Billing");
+    // Written in turns, a record to each file, so that their lines interleave in time.
+    for (ra, rb) in a.iter().zip(&b) {
+        append(&data.join("a.log"), std::slice::from_ref(ra));
+        append(&data.join("b.log"), std::slice::from_ref(rb));
+    }
+    append(&data.join("b.log"), &b[300..]);
+    let running = start(
+        &format!(
+            "path => ['{}/*.log'] mode => read file_completed_action => log \
+             file_completed_log_path => '{}/done' sincedb_path => '{}/sincedb' \
+             stat_interval => 0.02 discover_interval => 1 {MULTILINE}",
+            data.display(),
+            dir.path().display(),
+            dir.path().display()
+        ),
+        100_000,
+    );
+    let events = running
+        .take(a.len() + b.len(), Duration::from_secs(30))
+        .await;
+    let of = |name: &str| -> Vec<String> {
+        events
+            .iter()
+            .filter(|e| file_path(e).is_some_and(|p| p.ends_with(name)))
+            .map(|e| e.get_str("message").unwrap().to_string())
+            .collect()
+    };
+    // Each file's records whole and in order, the last one (no line after it) too.
+    let (got_a, got_b) = (of("a.log"), of("b.log"));
+    assert_eq!((got_a.len(), got_b.len()), (a.len(), b.len()));
+    assert!(got_a == a, "a.log's records mixed up");
+    assert!(got_b == b, "b.log's records mixed up");
+    // Both files completed once their last record was safe.
+    let done = dir.path().join("done");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read_to_string(&done).map_or(0, |t| t.lines().count()) < 2 {
+        assert!(Instant::now() < deadline, "files not completed within 10 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    running.stop().await;
+}

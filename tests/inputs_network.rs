@@ -25,9 +25,14 @@ struct Running {
 
 impl Running {
     fn start(input: Box<dyn Input>, max_events: usize) -> Running {
+        Running::start_as("test", input, max_events)
+    }
+
+    /// As [`Running::start`], with plugin id `id` (metrics are labelled by it).
+    fn start_as(id: &str, input: Box<dyn Input>, max_events: usize) -> Running {
         let queue = Arc::new(Queue::Memory(MemoryQueue::new(max_events, 1 << 30)));
         let shutdown = CancellationToken::new();
-        let ctx = InputContext::new("test", queue.clone(), shutdown.clone(), Default::default());
+        let ctx = InputContext::new(id, queue.clone(), shutdown.clone(), Default::default());
         let task = tokio::spawn(input.run(ctx));
         Running {
             queue,
@@ -115,13 +120,18 @@ fn bound_port(port: &AtomicU64) -> u16 {
 /// the last (its `read` counter), so the kernel's receive buffer never overflows and
 /// every loss the test sees is the input's.
 async fn send_paced(payloads: &[Vec<u8>], port: u16, read: &AtomicU64) {
+    send_paced_by(payloads, port, read, 50).await
+}
+
+/// As [`send_paced`], `per_round` datagrams a round (fewer for large datagrams).
+async fn send_paced_by(payloads: &[Vec<u8>], port: u16, read: &AtomicU64, per_round: usize) {
     let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
     let start = read.load(Ordering::Relaxed);
-    for (round, chunk) in payloads.chunks(50).enumerate() {
+    for (round, chunk) in payloads.chunks(per_round).enumerate() {
         for p in chunk {
             sender.send_to(p, ("127.0.0.1", port)).unwrap();
         }
-        let want = start + (round * 50 + chunk.len()) as u64;
+        let want = start + (round * per_round + chunk.len()) as u64;
         let deadline = Instant::now() + Duration::from_secs(10);
         while read.load(Ordering::Relaxed) < want {
             assert!(
@@ -235,7 +245,7 @@ async fn udp_a_full_queue_drops_and_counts_instead_of_blocking_the_socket() {
     let input = sluice::inputs::udp::UdpInput::build(&mut opts).unwrap();
     opts.finish().unwrap();
     let stats = input.stats();
-    let running = Running::start(Box::new(input), 10);
+    let running = Running::start_as("udp-drops", Box::new(input), 10);
     let port = bound_port(&stats.bound_port);
     let sent = 2000u64;
     let payloads: Vec<Vec<u8>> = (0..sent)
@@ -248,7 +258,50 @@ async fn udp_a_full_queue_drops_and_counts_instead_of_blocking_the_socket() {
     // What was not dropped is all delivered once the pipeline takes it.
     let events = running.drain(Duration::from_millis(500)).await;
     assert_eq!(events.len() as u64 + dropped, sent);
+    // The drops are in what /metrics serves, under the input's id.
+    let exposition = sluice::stats::metrics::exposition();
+    let series =
+        "sluice_input_datagrams_dropped_total{plugin_id=\"udp-drops\",reason=\"queue_full\"}";
+    let exported = exposition
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    assert_eq!(exported, Some(dropped), "{series} in\n{exposition}");
     assert!(stats.receive_buffer_bytes.load(Ordering::Relaxed) > 0);
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn udp_with_the_cef_codec_decodes_each_datagram() {
+    let mut opts = options(
+        "udp",
+        "host => '127.0.0.1' port => 0 codec => cef { ecs_compatibility => disabled }",
+    );
+    let input = sluice::inputs::udp::UdpInput::build(&mut opts).unwrap();
+    opts.finish().unwrap();
+    let stats = input.stats();
+    let running = Running::start(Box::new(input), 1000);
+    let port = bound_port(&stats.bound_port);
+    let payloads = vec![
+        b"<134>Nov 30 10:00:00 fw-1 CEF:0|Security|threatmanager|1.0|100|worm stopped|10|src=10.0.0.1 dst=192.168.1.2 msg=spaces in the value act=blocked".to_vec(),
+        b"not cef at all".to_vec(),
+    ];
+    send_paced(&payloads, port, &stats.datagrams).await;
+    let mut events = running.take(2, Duration::from_secs(10)).await;
+    events.sort_by_key(|e| e.get_field("tags").is_some());
+    let cef = &events[0];
+    assert_eq!(cef.get_str("syslog"), Some("<134>Nov 30 10:00:00 fw-1"));
+    assert_eq!(cef.get_str("deviceVendor"), Some("Security"));
+    assert_eq!(cef.get_str("sourceAddress"), Some("10.0.0.1"));
+    assert_eq!(cef.get_str("message"), Some("spaces in the value"));
+    assert_eq!(cef.get_str("deviceAction"), Some("blocked"));
+    assert_eq!(
+        get(cef, "[host][ip]").and_then(Value::as_str),
+        Some("127.0.0.1")
+    );
+    let failed = &events[1];
+    assert!(failed.has_tag("_cefparsefailure"));
+    assert_eq!(failed.get_str("message"), Some("not cef at all"));
     running.stop().await;
 }
 
@@ -719,4 +772,241 @@ async fn http_over_tls() {
         .await;
     assert!(plain.is_err() || !plain.unwrap().status().is_success());
     running.stop().await;
+}
+
+// --------------------------------------------------------------------------- gelf
+
+fn zlib(data: &[u8]) -> Vec<u8> {
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    z.write_all(data).unwrap();
+    z.finish().unwrap()
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    z.write_all(data).unwrap();
+    z.finish().unwrap()
+}
+
+/// GELF chunks of `payload` (as a GELF UDP client cuts them): magic, message id,
+/// sequence number, count, then the piece.
+fn gelf_chunks(id: u64, payload: &[u8], piece: usize) -> Vec<Vec<u8>> {
+    let pieces: Vec<&[u8]> = payload.chunks(piece).collect();
+    pieces
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let mut d = vec![0x1e, 0x0f];
+            d.extend_from_slice(&id.to_be_bytes());
+            d.push(i as u8);
+            d.push(pieces.len() as u8);
+            d.extend_from_slice(p);
+            d
+        })
+        .collect()
+}
+
+fn start_gelf(id: &str, body: &str) -> (Running, Arc<sluice::inputs::gelf::GelfStats>) {
+    let mut opts = options("gelf", body);
+    let input = sluice::inputs::gelf::GelfInput::build(&mut opts).unwrap();
+    opts.finish().unwrap();
+    let stats = input.stats();
+    (Running::start_as(id, Box::new(input), 100_000), stats)
+}
+
+fn exported_drops(id: &str, reason: &str) -> u64 {
+    let series =
+        format!("sluice_input_datagrams_dropped_total{{plugin_id=\"{id}\",reason=\"{reason}\"}}");
+    sluice::stats::metrics::exposition()
+        .lines()
+        .find_map(|l| l.strip_prefix(series.as_str())?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gelf_udp_plain_compressed_and_chunked_messages() {
+    let (running, stats) = start_gelf("gelf-udp", "host => '127.0.0.1' port => 0");
+    let port = bound_port(&stats.bound_udp_port);
+    let message = |i: usize| {
+        format!(
+            r#"{{"version":"1.1","host":"app-{i}","short_message":"short {i}","full_message":"full {i}\nwith a stack trace","timestamp":1700000000.{i:03},"level":3,"_user_id":{i},"_request":"r-{i}"}}"#
+        )
+    };
+    let big = format!(
+        r#"{{"version":"1.1","host":"big","short_message":"{}","timestamp":1700000001.5}}"#,
+        // Text that compresses poorly, so that it takes many chunks.
+        (0..20_000u64)
+            .scan(1u64, |state, _| {
+                *state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                Some(char::from(b'a' + ((*state >> 33) % 26) as u8))
+            })
+            .collect::<String>()
+    );
+    let mut payloads = vec![
+        message(1).into_bytes(),
+        zlib(message(2).as_bytes()),
+        gzip(message(3).as_bytes()),
+        br#"{"version":"1.1","host":"s","short_message":"only short"}"#.to_vec(),
+        b"not json at all".to_vec(),
+    ];
+    // A chunked, compressed message whose chunks arrive out of order.
+    let mut chunks = gelf_chunks(42, &zlib(big.as_bytes()), 1000);
+    assert!(chunks.len() > 2);
+    chunks.reverse();
+    payloads.extend(chunks);
+    // And a plain one cut in 3 chunks, in order.
+    payloads.extend(gelf_chunks(
+        43,
+        big.replace(r#""host":"big""#, r#""host":"big2""#)
+            .as_bytes(),
+        8000,
+    ));
+    send_paced(&payloads, port, &stats.datagrams).await;
+    let events = running.take(7, Duration::from_secs(10)).await;
+    let by_host = |h: &str| {
+        events
+            .iter()
+            .find(|e| e.get_str("host") == Some(h))
+            .unwrap_or_else(|| panic!("no event from {h}"))
+    };
+    for i in 1..=3 {
+        let e = by_host(&format!("app-{i}"));
+        // remap: full_message wins; strip_leading_underscore; timestamp in seconds.
+        assert_eq!(
+            e.get_str("message"),
+            Some(format!("full {i}\nwith a stack trace").as_str())
+        );
+        assert_eq!(
+            e.get_str("short_message"),
+            Some(format!("short {i}").as_str())
+        );
+        assert!(e.get_field("full_message").is_none());
+        assert_eq!(e.get_field("user_id"), Some(&Value::Int(i as i64)));
+        assert_eq!(e.get_str("request"), Some(format!("r-{i}").as_str()));
+        assert!(e.get_field("_user_id").is_none());
+        assert!(e.get_field("timestamp").is_none());
+        assert_eq!(
+            e.timestamp().unwrap().unix_millis(),
+            1_700_000_000_000 + i as i64
+        );
+        assert_eq!(e.get_str("source_host"), Some("127.0.0.1"));
+    }
+    assert_eq!(by_host("s").get_str("message"), Some("only short"));
+    assert!(by_host("s").get_field("short_message").is_none());
+    let big_event = by_host("big");
+    assert_eq!(big_event.get_str("message").map(str::len), Some(20_000));
+    assert_eq!(
+        big_event.timestamp().unwrap().unix_millis(),
+        1_700_000_001_500
+    );
+    assert_eq!(
+        by_host("big2").get_str("message").map(str::len),
+        Some(20_000)
+    );
+    let failed = events
+        .iter()
+        .find(|e| e.has_tag("_jsonparsefailure"))
+        .expect("the non-JSON payload is kept, tagged");
+    assert_eq!(failed.get_str("message"), Some("not json at all"));
+    assert_eq!(stats.dropped.load(Ordering::Relaxed), 0);
+    assert_eq!(stats.reassembly_bytes.load(Ordering::Relaxed), 0);
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gelf_tcp_messages_are_null_framed() {
+    let (running, stats) = start_gelf(
+        "gelf-tcp",
+        "host => '127.0.0.1' port => 0 use_tcp => true use_udp => false remap => false strip_leading_underscore => false",
+    );
+    let port = bound_port(&stats.bound_tcp_port);
+    let mut client = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    client
+        .write_all(b"{\"short_message\":\"one\",\"_a\":1}\0{\"short_message\":\"two\"}\0{\"short_message\":\"three\"}")
+        .unwrap();
+    drop(client);
+    let events = running.take(3, Duration::from_secs(10)).await;
+    let shorts: Vec<_> = events
+        .iter()
+        .filter_map(|e| e.get_str("short_message"))
+        .collect();
+    assert_eq!(shorts, ["one", "two", "three"]);
+    // remap and strip_leading_underscore off: the fields stay as sent.
+    assert!(events[0].get_field("message").is_none());
+    assert_eq!(events[0].get_field("_a"), Some(&Value::Int(1)));
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gelf_chunks_that_never_complete_cost_bounded_memory_and_are_counted() {
+    use sluice::inputs::gelf::{CHUNK_TIMEOUT, MAX_REASSEMBLY_BYTES};
+    let (running, stats) = start_gelf("gelf-hostile", "host => '127.0.0.1' port => 0");
+    let port = bound_port(&stats.bound_udp_port);
+    // A hostile sender: first chunks of 2-chunk messages, 8 KiB each, never the second,
+    // more of them than the reassembly buffer holds.
+    let piece = vec![b'x'; 8192];
+    let n = MAX_REASSEMBLY_BYTES / 8192 + 500;
+    let datagrams: Vec<Vec<u8>> = (0..n as u64)
+        .map(|id| {
+            let mut d = vec![0x1e, 0x0f];
+            d.extend_from_slice(&id.to_be_bytes());
+            d.extend_from_slice(&[0, 2]);
+            d.extend_from_slice(&piece);
+            d
+        })
+        .collect();
+    send_paced_by(&datagrams, port, &stats.datagrams, 8).await;
+    let held = stats.reassembly_bytes.load(Ordering::Relaxed) as usize;
+    assert!(held <= MAX_REASSEMBLY_BYTES, "{held} bytes held");
+    let over = stats.chunk_memory_limit.load(Ordering::Relaxed);
+    assert!(
+        over >= 400,
+        "only {over} chunks refused at the memory limit"
+    );
+    assert_eq!(exported_drops("gelf-hostile", "chunk_memory_limit"), over);
+    // Plain messages still pass while the buffer is full.
+    send_paced(
+        &[br#"{"short_message":"still here"}"#.to_vec()],
+        port,
+        &stats.datagrams,
+    )
+    .await;
+    let events = running.take(1, Duration::from_secs(10)).await;
+    assert_eq!(events[0].get_str("message"), Some("still here"));
+    // After the chunk timeout everything incomplete is dropped, counted, and freed.
+    let deadline = Instant::now() + CHUNK_TIMEOUT + Duration::from_secs(10);
+    while stats.reassembly_bytes.load(Ordering::Relaxed) != 0 {
+        assert!(
+            Instant::now() < deadline,
+            "incomplete messages still held {:?} after their timeout",
+            stats.reassembly_bytes
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let timed_out = stats.chunk_timeouts.load(Ordering::Relaxed);
+    assert_eq!(timed_out + over, n as u64);
+    assert_eq!(exported_drops("gelf-hostile", "chunk_timeout"), timed_out);
+    // Malformed chunks (count 0, sequence past the count) are refused, counted.
+    let mut bad = vec![0x1e, 0x0f];
+    bad.extend_from_slice(&7u64.to_be_bytes());
+    bad.extend_from_slice(&[5, 3, b'x']);
+    send_paced(&[bad, vec![0x1e, 0x0f, 1, 2]], port, &stats.datagrams).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while exported_drops("gelf-hostile", "chunk_invalid") < 2 {
+        assert!(Instant::now() < deadline, "invalid chunks not counted");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    running.stop().await;
+}
+
+#[test]
+fn gelf_options_are_checked() {
+    let build = |body: &str| sluice::inputs::gelf::GelfInput::build(&mut options("gelf", body));
+    assert!(build("").is_ok(), "every option has a default (port 12201)");
+    assert!(build("port => 70000").is_err());
+    assert!(build("use_udp => false use_tcp => false").is_err());
+    assert!(build("port_tcp => 12202 port_udp => 12203 use_tcp => true remap => false").is_ok());
 }

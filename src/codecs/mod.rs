@@ -1,6 +1,7 @@
 //! Codecs: how inputs turn bytes into events (decoders) and how outputs turn events
 //! into bytes (encoders). Stream inputs frame lines with [`line::LineFramer`] first.
 
+pub mod cef;
 pub mod line;
 pub mod multiline;
 pub mod rubydebug;
@@ -26,6 +27,8 @@ pub enum Decoder {
     Line,
     /// The line is a JSON document (`json_lines`, and `json` on line-framed inputs).
     Json,
+    /// The line (or datagram) is an ArcSight CEF message.
+    Cef(Arc<cef::CefCodec>),
 }
 
 impl Decoder {
@@ -39,9 +42,15 @@ impl Decoder {
                 "the multiline codec joins the lines of one stream: it works on the stdin and tcp inputs, not on this one",
             ));
         }
+        if spec.name == "cef" {
+            let mut options = spec.options;
+            let codec = cef::CefCodec::build(&mut options)?;
+            options.finish()?;
+            return Ok(Decoder::Cef(Arc::new(codec)));
+        }
         let decoder = Self::by_name(&spec.name).ok_or_else(|| {
             spec.options.error(format!(
-                "unknown codec `{}` (known: line, plain, json, json_lines)",
+                "unknown codec `{}` (known: line, plain, json, json_lines, cef)",
                 spec.name
             ))
         })?;
@@ -67,6 +76,7 @@ impl Decoder {
     pub fn decode(&self, line: &[u8], now: Timestamp, out: &mut Vec<Event>) {
         match self {
             Decoder::Line => out.push(Event::with_message(lossy(line), now)),
+            Decoder::Cef(codec) => codec.decode(line, now, out),
             Decoder::Json => {
                 // Even a blank line becomes a (tagged) event: no line is ever lost.
                 let before = out.len();
@@ -191,6 +201,8 @@ pub enum Encoder {
     Line(Template),
     /// A single `.` per event, for watching throughput.
     Dots,
+    /// ArcSight CEF, one message per event (followed by the codec's `delimiter`).
+    Cef(Arc<cef::CefCodec>),
 }
 
 impl Encoder {
@@ -220,9 +232,18 @@ impl Encoder {
                 })
             }
             "dots" => Encoder::Dots,
+            "cef" => {
+                let codec = match options.as_mut() {
+                    Some(o) => cef::CefCodec::build(o)?,
+                    None => cef::CefCodec::build(&mut crate::plugin::Options::from_text(
+                        "cef", "codec", "",
+                    )?)?,
+                };
+                Encoder::Cef(Arc::new(codec))
+            }
             other => {
                 let msg = format!(
-                    "unknown codec `{other}` (known: rubydebug, json_lines, json, line, plain, dots)"
+                    "unknown codec `{other}` (known: rubydebug, json_lines, json, line, plain, dots, cef)"
                 );
                 return Err(match options {
                     Some(o) => o.error(msg),
@@ -249,6 +270,7 @@ impl Encoder {
                 buf.push(b'\n');
             }
             Encoder::Dots => buf.push(b'.'),
+            Encoder::Cef(codec) => codec.encode(event, buf),
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod correlation;
 pub mod csv;
 pub mod date;
 pub mod dissect;
+pub mod dns;
 pub mod drop;
 pub mod error_stats;
 pub mod fingerprint;
@@ -107,6 +108,7 @@ pub static REGISTRY: Registry<Box<dyn Filter>> = Registry {
         ("csv", |o| simple(o, csv::Csv::build)),
         ("date", |o| simple(o, date::Date::build)),
         ("dissect", |o| simple(o, dissect::Dissect::build)),
+        ("dns", |o| simple(o, dns::Dns::build)),
         ("drop", |o| simple(o, drop::Drop::build)),
         ("error_stats", |o| {
             Ok(Box::new(error_stats::ErrorStats::build(o)?))

@@ -17,17 +17,23 @@
 //! `max_open_files` files are open at once; the others wait their turn. What one file
 //! holds in memory is its unterminated last line (capped at [`MAX_LINE_BYTES`], then cut
 //! and tagged `_linetoolong`) and one read chunk.
+//!
+//! With `codec => multiline {...}` each file has its own multiline state, as Logstash
+//! keeps one codec per file: lines of two files never join. Lines waiting in that state
+//! are not safe yet, so a batch's position stops at the start of the first line still
+//! pending: a restart reads them again. Pending lines are emitted after
+//! `auto_flush_interval`, when a file is read to its end in read mode, when a file is
+//! closed (rotated away, `close_older`) and at shutdown.
 
 use super::{Input, InputContext, InputError};
 use crate::batch::{Ack, AckStatus, Batch};
-use crate::codecs::line::LINE_TOO_LONG;
-use crate::codecs::Decoder;
+use crate::codecs::{StreamCodec, StreamDecoder};
 use crate::config::Error;
 use crate::event::field_ref::FieldRef;
 use crate::event::{Timestamp, Value};
 use crate::plugin::ecs::Ecs;
 use crate::plugin::Options;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
@@ -73,7 +79,7 @@ pub struct FileInput {
     completed_action: Completed,
     completed_log_path: Option<PathBuf>,
     exit_after_read: bool,
-    decoder: Decoder,
+    codec: StreamCodec,
     path_field: FieldRef,
     host_field: FieldRef,
     batch_size: usize,
@@ -195,7 +201,7 @@ impl FileInput {
             ));
         }
         let exit_after_read = opts.bool_or("exit_after_read", false)?;
-        let decoder = Decoder::build(opts.codec()?, "plain")?;
+        let codec = StreamCodec::build(opts.codec()?, "plain")?;
         let ecs = Ecs::from_options(opts)?.enabled();
         let field = |name: &str| {
             FieldRef::parse(name).map_err(|e| Error::Empty(format!("built-in field: {e}")))
@@ -216,7 +222,7 @@ impl FileInput {
             completed_action,
             completed_log_path,
             exit_after_read,
-            decoder,
+            codec,
             path_field: field(if ecs { "[log][file][path]" } else { "path" })?,
             host_field: field(if ecs { "[host][name]" } else { "host" })?,
             batch_size: opts.context().batch_size.max(1),
@@ -358,9 +364,14 @@ struct Watched {
     file: Option<File>,
     /// Bytes read (and framed or held in `partial`).
     read: u64,
-    /// The start of `partial` in the file: the end of the last complete line.
+    /// Where the line being framed (in `partial`, or skipped) starts in the file.
     line_start: u64,
     partial: Vec<u8>,
+    /// This file's codec state (multiline: the lines waiting for the rest of their event).
+    decoder: StreamDecoder,
+    /// The start offset of each line the decoder holds pending, oldest first: nothing
+    /// from the first of them on is safe until the decoder emits it.
+    pending_starts: VecDeque<u64>,
     /// The tail of an over-long line is being skipped.
     skipping: bool,
     last_growth: Instant,
@@ -415,6 +426,12 @@ impl FileInput {
                     Err(()) => return Ok(()),
                 }
             }
+            if self
+                .flush_codecs(&mut watched, Flush::Due, &host, &progress, ctx, rt)
+                .is_err()
+            {
+                return Ok(());
+            }
             self.finish_files(&mut watched, &progress, ctx);
             if last_write.elapsed() >= self.sincedb_write_interval {
                 write_sincedb(&self.sincedb_path, &progress);
@@ -432,7 +449,13 @@ impl FileInput {
                 break;
             }
             if !pushed_any {
-                let wait = self.stat_interval;
+                // Woken early when a codec's `auto_flush_interval` falls due.
+                let now = Instant::now();
+                let wait = watched
+                    .iter()
+                    .filter_map(|w| w.decoder.flush_due())
+                    .map(|due| due.saturating_duration_since(now))
+                    .fold(self.stat_interval, Duration::min);
                 if rt.block_on(async {
                     tokio::select! {
                         _ = ctx.shutdown().cancelled() => true,
@@ -442,6 +465,13 @@ impl FileInput {
                     break;
                 }
             }
+        }
+        // Lines the codecs hold are emitted: the pipeline drains before it stops.
+        if self
+            .flush_codecs(&mut watched, Flush::All, &host, &progress, ctx, rt)
+            .is_err()
+        {
+            tracing::warn!(input = ctx.id(), "queue closed before the multiline codec's pending lines were pushed; they are read again at the next start");
         }
         // Batches already pushed may still be acked while the pipeline drains.
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -544,6 +574,8 @@ impl FileInput {
                     read: start,
                     line_start: start,
                     partial: Vec::new(),
+                    decoder: self.codec.stream(),
+                    pending_starts: VecDeque::new(),
                     skipping: false,
                     last_growth: Instant::now(),
                     renamed: false,
@@ -588,12 +620,15 @@ impl FileInput {
             w.file = Some(file);
             *open += 1;
         }
-        let Some(file) = w.file.as_mut() else {
-            return Ok(false);
+        let size = match w.file.as_ref() {
+            Some(file) => file.metadata().map(|m| m.len()).unwrap_or(w.read),
+            None => return Ok(false),
         };
-        let size = file.metadata().map(|m| m.len()).unwrap_or(w.read);
         if size < w.read {
             tracing::info!(input = ctx.id(), path = %w.path.display(), size, read = w.read, "file truncated; reading it again from the start");
+            // Lines pending in the codec were read: they go out as they are (their
+            // position no longer exists, so they move nothing in the sincedb).
+            w.pending_starts.clear();
             w.read = 0;
             w.line_start = 0;
             w.partial.clear();
@@ -607,6 +642,7 @@ impl FileInput {
                 }
                 p.dirty = true;
             }
+            self.push(w, Vec::new(), Flush::All, host, progress, ctx, rt)?;
         }
         if size == w.read {
             let idle = w.last_growth.elapsed();
@@ -614,29 +650,34 @@ impl FileInput {
             if self.mode == Mode::Read || (w.renamed && idle >= self.stat_interval * 2) {
                 // The last line without a delimiter: read mode takes it; a rotated file
                 // will not grow any more.
-                if !w.partial.is_empty() {
-                    let line = std::mem::take(&mut w.partial);
-                    let end = w.read;
-                    return self
-                        .push(w, vec![(line, false)], end, host, progress, ctx, rt)
-                        .map(|_| true);
+                if !w.partial.is_empty() || pending(w) > 0 {
+                    self.end_of_file(w, host, progress, ctx, rt)?;
+                    return Ok(true);
                 }
                 if self.mode == Mode::Read {
                     w.finished = true;
                 }
             }
             if at_end_for_good || w.finished {
+                // Closed: what its codec holds goes out now (Logstash flushes a
+                // file's codec when it closes the file).
+                if pending(w) > 0 {
+                    self.push(w, Vec::new(), Flush::All, host, progress, ctx, rt)?;
+                }
                 w.file = None;
                 *open = open.saturating_sub(1);
             }
             return Ok(false);
         }
         w.last_growth = Instant::now();
+        let Some(file) = w.file.as_mut() else {
+            return Ok(false);
+        };
         if file.seek(SeekFrom::Start(w.read)).is_err() {
             return Ok(false);
         }
         let mut chunk = vec![0u8; CHUNK_BYTES];
-        let mut lines: Vec<(Vec<u8>, bool)> = Vec::new();
+        let mut lines: Vec<FramedLine> = Vec::new();
         let mut pushed = false;
         while lines.len() < self.batch_size {
             let n = match file.read(&mut chunk) {
@@ -647,10 +688,13 @@ impl FileInput {
                     break;
                 }
             };
+            // The file offset of `data[0]`.
+            let mut offset = w.read;
             w.read += n as u64;
             let mut data = &chunk[..n];
             while let Some(i) = find(data, &self.delimiter) {
                 let piece = &data[..i];
+                let next = offset + (i + self.delimiter.len()) as u64;
                 if w.skipping {
                     w.skipping = false;
                 } else {
@@ -658,8 +702,14 @@ impl FileInput {
                     let truncated = w.partial.len() > MAX_LINE_BYTES;
                     let mut line = std::mem::take(&mut w.partial);
                     line.truncate(MAX_LINE_BYTES);
-                    lines.push((line, truncated));
+                    lines.push(FramedLine {
+                        bytes: line,
+                        truncated,
+                        start: w.line_start,
+                    });
                 }
+                w.line_start = next;
+                offset = next;
                 data = &data[i + self.delimiter.len()..];
             }
             if !w.skipping {
@@ -668,7 +718,11 @@ impl FileInput {
                     // Kept: the head, emitted at the delimiter; the rest skipped.
                     let mut head = std::mem::take(&mut w.partial);
                     head.truncate(MAX_LINE_BYTES);
-                    lines.push((head, true));
+                    lines.push(FramedLine {
+                        bytes: head,
+                        truncated: true,
+                        start: w.line_start,
+                    });
                     w.skipping = true;
                 }
             }
@@ -677,19 +731,14 @@ impl FileInput {
             }
         }
         if !lines.is_empty() {
-            let end = w.read - w.partial.len() as u64;
-            self.push(w, lines, end, host, progress, ctx, rt)?;
+            self.push(w, lines, Flush::No, host, progress, ctx, rt)?;
             pushed = true;
         }
         if self.mode == Mode::Read && w.read >= size {
-            // Read to its end: the last line without a delimiter too, then closed at
-            // once, so the next file can take its place.
-            if !w.partial.is_empty() {
-                let line = std::mem::take(&mut w.partial);
-                let end = w.read;
-                self.push(w, vec![(line, false)], end, host, progress, ctx, rt)?;
-                pushed = true;
-            }
+            // Read to its end: the last line without a delimiter and what the codec
+            // holds, then closed at once, so the next file can take its place.
+            self.end_of_file(w, host, progress, ctx, rt)?;
+            pushed = true;
             w.finished = true;
             w.file = None;
             *open = open.saturating_sub(1);
@@ -697,44 +746,108 @@ impl FileInput {
         Ok(pushed)
     }
 
-    /// Pushes lines ending at byte `end` as one batch whose ack advances the file's
-    /// safe position.
+    /// A file that will not grow (read mode at its end, rotated away): its last line
+    /// without a delimiter and every line its codec holds become events.
+    fn end_of_file(
+        &self,
+        w: &mut Watched,
+        host: &str,
+        progress: &Arc<Mutex<Progress>>,
+        ctx: &InputContext,
+        rt: &tokio::runtime::Handle,
+    ) -> Result<(), ()> {
+        let mut lines = Vec::new();
+        if !w.partial.is_empty() {
+            lines.push(FramedLine {
+                bytes: std::mem::take(&mut w.partial),
+                truncated: false,
+                start: w.line_start,
+            });
+            w.line_start = w.read;
+        }
+        self.push(w, lines, Flush::All, host, progress, ctx, rt)
+    }
+
+    /// Emits what the codecs hold once `auto_flush_interval` passed (`Flush::Due`), or
+    /// all of it (`Flush::All`, at shutdown). Err when the queue closed.
+    #[allow(clippy::too_many_arguments)]
+    fn flush_codecs(
+        &self,
+        watched: &mut [Watched],
+        flush: Flush,
+        host: &str,
+        progress: &Arc<Mutex<Progress>>,
+        ctx: &InputContext,
+        rt: &tokio::runtime::Handle,
+    ) -> Result<(), ()> {
+        let now = Instant::now();
+        for w in watched.iter_mut() {
+            let due = match flush {
+                Flush::All => pending(w) > 0,
+                _ => w.decoder.flush_due().is_some_and(|d| d <= now),
+            };
+            if due {
+                self.push(w, Vec::new(), flush, host, progress, ctx, rt)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Decodes `lines` (then flushes the codec as `flush` says) and pushes the events
+    /// as one batch whose ack advances the file's safe position: to the start of the
+    /// first line the codec still holds, or past everything framed when it holds none.
     #[allow(clippy::too_many_arguments)]
     fn push(
         &self,
         w: &mut Watched,
-        lines: Vec<(Vec<u8>, bool)>,
-        end: u64,
+        lines: Vec<FramedLine>,
+        flush: Flush,
         host: &str,
         progress: &Arc<Mutex<Progress>>,
         ctx: &InputContext,
         rt: &tokio::runtime::Handle,
     ) -> Result<(), ()> {
         let now = Timestamp::now();
-        let path = Value::String(w.path.display().to_string());
         let mut events = Vec::with_capacity(lines.len());
         let mut bytes = 0;
-        for (line, truncated) in &lines {
-            bytes += line.len();
-            let line = line
+        for line in &lines {
+            bytes += line.bytes.len();
+            let text = line
+                .bytes
                 .strip_suffix(b"\r")
                 .filter(|_| self.delimiter == b"\n")
-                .unwrap_or(line);
-            let before = events.len();
-            self.decoder.decode(line, now, &mut events);
-            for e in &mut events[before..] {
-                if *truncated {
-                    e.add_tag(LINE_TOO_LONG);
-                }
-                if e.get(&self.path_field).is_none() {
-                    e.insert(&self.path_field, path.clone());
-                }
-                if e.get(&self.host_field).is_none() {
-                    e.insert(&self.host_field, Value::String(host.to_string()));
-                }
+                .unwrap_or(&line.bytes);
+            w.pending_starts.push_back(line.start);
+            w.decoder.line(text, line.truncated, now, &mut events);
+            let held = pending(w);
+            while w.pending_starts.len() > held {
+                w.pending_starts.pop_front();
             }
         }
-        w.line_start = end;
+        match flush {
+            Flush::No => {}
+            Flush::Due => w.decoder.flush_if_due(now, &mut events),
+            Flush::All => w.decoder.flush(now, &mut events),
+        }
+        let held = pending(w);
+        while w.pending_starts.len() > held {
+            w.pending_starts.pop_front();
+        }
+        if events.is_empty() {
+            // Every line is still pending (or made no event): nothing became safe.
+            return Ok(());
+        }
+        let path = Value::String(w.path.display().to_string());
+        for e in &mut events {
+            if e.get(&self.path_field).is_none() {
+                e.insert(&self.path_field, path.clone());
+            }
+            if e.get(&self.host_field).is_none() {
+                e.insert(&self.host_field, Value::String(host.to_string()));
+            }
+        }
+        let framed_end = if w.skipping { w.read } else { w.line_start };
+        let end = w.pending_starts.front().copied().unwrap_or(framed_end);
         let key = w.key;
         let batch_no = match progress.lock() {
             Ok(mut p) => {
@@ -808,6 +921,33 @@ impl FileInput {
             // Marked so the action runs once; the sincedb keeps it from being read again.
             w.renamed = true;
         }
+    }
+}
+
+/// One line framed from a file, without its delimiter.
+struct FramedLine {
+    bytes: Vec<u8>,
+    /// Cut at [`MAX_LINE_BYTES`].
+    truncated: bool,
+    /// Its offset in the file.
+    start: u64,
+}
+
+/// What to flush of a file's codec after its new lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flush {
+    No,
+    /// What waited `auto_flush_interval`.
+    Due,
+    /// Everything (the file ends, is closed, or the pipeline stops).
+    All,
+}
+
+/// Lines a file's codec holds waiting for the rest of their event.
+fn pending(w: &Watched) -> usize {
+    match &w.decoder {
+        StreamDecoder::Multiline(m) => m.pending_lines(),
+        StreamDecoder::Lines(_) => 0,
     }
 }
 

@@ -7,6 +7,7 @@ pub mod budget;
 pub mod dead_letter_queue;
 pub mod file;
 pub mod fuzzing;
+pub mod gelf;
 pub mod generator;
 pub mod http;
 #[cfg(feature = "kafka")]
@@ -185,6 +186,7 @@ pub static REGISTRY: Registry<Box<dyn Input>> = Registry {
             Ok(Box::new(dead_letter_queue::DeadLetterQueueInput::build(o)?))
         }),
         ("file", |o| Ok(Box::new(file::FileInput::build(o)?))),
+        ("gelf", |o| Ok(Box::new(gelf::GelfInput::build(o)?))),
         ("generator", |o| {
             Ok(Box::new(generator::GeneratorInput::build(o)?))
         }),

@@ -3,7 +3,8 @@
 //! UDP has no back-pressure: a sender never waits. So the reader never waits either. It
 //! hands each datagram to a bounded hand-off of `queue_size` datagrams; when the workers
 //! (which wait on the pipeline queue) fall that far behind, the datagram is dropped,
-//! counted in [`UdpStats::dropped`] and logged (at most once per [`DROP_LOG_EVERY`], with
+//! counted in [`UdpStats::dropped`] and in `/metrics` as
+//! `sluice_input_datagrams_dropped_total{plugin_id, reason="queue_full"}`, and logged (at most once per [`DROP_LOG_EVERY`], with
 //! the count since the last line). What the input holds outside the pipeline queue is
 //! thus bounded by `queue_size × buffer_size` bytes plus one batch per worker.
 //!
@@ -208,6 +209,11 @@ impl UdpInput {
         let mut buf = vec![0u8; self.buffer_size];
         let mut last_log: Option<Instant> = None;
         let mut dropped_since_log = 0u64;
+        let dropped_metric = crate::metrics::get()
+            .inputs
+            .datagrams_dropped
+            .get_or_create(&crate::metrics::plugin_reason(ctx.id(), "queue_full"))
+            .clone();
         loop {
             let received = tokio::select! {
                 _ = ctx.shutdown().cancelled() => break,
@@ -233,6 +239,7 @@ impl UdpInput {
                 Ok(()) => {}
                 Err(mpsc::error::TrySendError::Full(_)) => {
                     self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                    dropped_metric.inc();
                     dropped_since_log += 1;
                     if last_log.is_none_or(|t| t.elapsed() >= DROP_LOG_EVERY) {
                         tracing::warn!(
