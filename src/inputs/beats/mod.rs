@@ -3,8 +3,10 @@
 //!
 //! [`protocol`] is the frame codec and the window rules, [`server`] the connection
 //! handling (ACK only once a window's batch is safe, keep-alives under back-pressure),
-//! [`mapping`] turns documents into events the way Logstash does.
+//! [`mapping`] turns documents into events the way Logstash does (`document` parses
+//! them).
 
+mod document;
 pub mod mapping;
 pub mod protocol;
 pub mod server;
