@@ -22,15 +22,21 @@ SLUICE=${SLUICE:-target/release/sluice}
 if [ "$SLUICE" = target/release/sluice ]; then
   cargo build --release --quiet
 fi
-# The load client's executable, run directly so that no cargo lock is taken mid-run.
-client=$(cargo bench --bench beats_load --no-run --message-format json 2>/dev/null |
-  python3 -c 'import json, sys
-for line in sys.stdin:
-    m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "beats_load" and m.get("executable"):
-        print(m["executable"])')
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+# The load client's executable, run directly so that no cargo lock is taken mid-run.
+# `cargo bench` builds it optimized (the bench profile is the release profile): a debug
+# client is slower than sluice itself and the figures would measure the client.
+if ! cargo bench --bench beats_load --no-run --message-format json >"$tmp/build.json" 2>"$tmp/build.err"; then
+  cat "$tmp/build.err" >&2
+  exit 1
+fi
+client=$(python3 -c 'import json, sys
+for line in open(sys.argv[1]):
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "beats_load" and m.get("executable"):
+        assert m["profile"]["opt_level"] == "3", "the load client is not optimized"
+        print(m["executable"])' "$tmp/build.json")
 
 run() {
   local conns=$1 workers=$2
@@ -61,7 +67,7 @@ run() {
     }'
 }
 
-echo "sluice: $SLUICE"
+echo "sluice: $SLUICE  client: $client"
 for spec in $RUNS; do
   run "${spec%%:*}" "${spec##*:}"
 done

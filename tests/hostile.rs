@@ -16,8 +16,12 @@ use std::time::{Duration, Instant};
 
 const MIB: u64 = 1024 * 1024;
 
+/// `target/release/sluice`, or the binary `SLUICE_RELEASE_BINARY` names (to compare
+/// builds).
 fn release_binary() -> PathBuf {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/release/sluice");
+    let path = std::env::var_os("SLUICE_RELEASE_BINARY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/release/sluice"));
     assert!(
         path.exists(),
         "{} is missing: run `cargo build --release` first (scripts/test.sh does)",
@@ -190,14 +194,11 @@ fn a_smaller_input_budget_holds_against_two_hundred_hostile_peers() {
     two_hundred_hostile_beats_connections(&["--input.memory.max_bytes", "16mb"], 80 * MIB, false);
 }
 
-/// The same, then the memory must go back once the peers leave. It does not yet: mimalloc
-/// purges freed pages after a delay and only when the thread that freed them allocates
-/// again, so the idle runtime threads keep 160-220 MiB resident (reused by the next
-/// connections, bounded by the input budget). `MIMALLOC_PURGE_DELAY=0` makes this pass
-/// but cost the json pipeline 35% of its throughput (3.8-4.2 vs 6.5 CPU s per million
-/// events), so it is not the default.
+/// The same, then the memory must go back once the peers leave. mimalloc purges freed
+/// pages only after a delay and when a thread allocates again, so idle runtime threads
+/// would keep 160-220 MiB resident; a connection that drew on the input budget asks for
+/// a release when it closes (at most one a second), which hands it back.
 #[test]
-#[ignore = "freed connection memory stays with idle runtime threads; see the comment"]
 fn two_hundred_hostile_beats_connections_release_their_memory() {
     two_hundred_hostile_beats_connections(&[], 300 * MIB, true);
 }

@@ -11,7 +11,8 @@
 
 use crate::plugin::PluginContext;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
 /// The default size of the process-wide budget (`--input.memory.max_bytes`). Together
@@ -143,6 +144,98 @@ impl MemoryBudget {
     }
 }
 
+/// Hands freed memory back to the operating system, at most once per interval.
+///
+/// The binary registers how for its allocator: mimalloc keeps freed pages for reuse and
+/// purges them only when a thread allocates again, so after a burst of hostile peers the
+/// idle IO threads would keep everything the peers made Sluice hold. Unset (the system
+/// allocator, library users, tests): requests do nothing.
+pub struct MemoryRelease {
+    release: OnceLock<fn()>,
+    interval: Duration,
+    /// When the last release ran, and whether one is scheduled.
+    state: Mutex<(Option<Instant>, bool)>,
+}
+
+/// The least time between two releases of [`MEMORY_RELEASE`]: a release walks the
+/// allocator's pages, and purged pages cost page faults when they are used again.
+pub const RELEASE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The process's release, requested when a connection that drew on the input budget
+/// closes.
+pub static MEMORY_RELEASE: MemoryRelease = MemoryRelease::new(RELEASE_INTERVAL);
+
+impl MemoryRelease {
+    pub const fn new(interval: Duration) -> MemoryRelease {
+        MemoryRelease {
+            release: OnceLock::new(),
+            interval,
+            state: Mutex::new((None, false)),
+        }
+    }
+
+    /// Registers how freed memory goes back to the operating system (the first call
+    /// wins).
+    pub fn set(&self, release: fn()) {
+        let _ = self.release.set(release);
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, (Option<Instant>, bool)> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Asks for freed memory to go back to the operating system. On the IO runtime the
+    /// release runs in a task of its own, so after the caller's buffers are freed, and
+    /// no sooner than the interval after the last one; every request made while one is
+    /// pending is served by it.
+    pub fn request(&'static self) {
+        let Some(release) = self.release.get().copied() else {
+            return;
+        };
+        let mut state = self.state();
+        if state.1 {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            if state.0.is_some_and(|last| last.elapsed() < self.interval) {
+                return;
+            }
+            state.0 = Some(Instant::now());
+            drop(state);
+            release();
+            return;
+        };
+        state.1 = true;
+        let at = state
+            .0
+            .map_or_else(Instant::now, |last| last + self.interval);
+        drop(state);
+        runtime.spawn(async move {
+            let pending = PendingRelease(self);
+            tokio::time::sleep_until(at.into()).await;
+            self.state().0 = Some(Instant::now());
+            // Requests from now on need a release of their own.
+            drop(pending);
+            let started = Instant::now();
+            release();
+            tracing::debug!(
+                took_us = started.elapsed().as_micros() as u64,
+                "freed input memory handed back to the operating system"
+            );
+        });
+    }
+}
+
+/// A scheduled release: once it ran or was dropped (the runtime stopped), the next
+/// request may schedule another.
+struct PendingRelease(&'static MemoryRelease);
+
+impl Drop for PendingRelease {
+    fn drop(&mut self) {
+        self.0.state().1 = false;
+    }
+}
+
 /// What one connection holds: its allowance first, then bytes drawn from the budget.
 /// Everything drawn goes back when the holding is dropped.
 #[derive(Debug)]
@@ -151,6 +244,9 @@ pub struct Holding {
     allowance: usize,
     held: usize,
     drawn: usize,
+    /// It drew on the budget at some point: once it is dropped, what it held is worth
+    /// handing back to the operating system.
+    drew: bool,
 }
 
 impl Holding {
@@ -165,6 +261,7 @@ impl Holding {
             allowance,
             held: 0,
             drawn: 0,
+            drew: false,
         }
     }
 
@@ -187,6 +284,7 @@ impl Holding {
             return false;
         }
         self.drawn += need;
+        self.drew |= need > 0;
         self.held += n;
         true
     }
@@ -196,6 +294,7 @@ impl Holding {
         let need = self.shortfall(n);
         self.budget.draw(need).await;
         self.drawn += need;
+        self.drew |= need > 0;
         self.held += n;
     }
 
@@ -219,6 +318,7 @@ impl Holding {
             // Counted even past the limit: the bytes exist.
             self.budget.used.fetch_add(need, Ordering::AcqRel);
             self.drawn += need;
+            self.drew |= need > 0;
             self.held = n;
         }
     }
@@ -227,6 +327,9 @@ impl Holding {
 impl Drop for Holding {
     fn drop(&mut self) {
         self.budget.give_back(self.drawn);
+        if self.drew {
+            MEMORY_RELEASE.request();
+        }
     }
 }
 
@@ -358,6 +461,50 @@ mod tests {
         });
         assert_eq!(other.limit(), 2000);
         assert!(!Arc::ptr_eq(&a, &other));
+    }
+
+    static RELEASES_RUN: AtomicUsize = AtomicUsize::new(0);
+    static RELEASE: MemoryRelease = MemoryRelease::new(Duration::from_millis(300));
+
+    async fn releases_reach(n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while RELEASES_RUN.load(Ordering::SeqCst) < n {
+            assert!(Instant::now() < deadline, "release {n} never ran");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn memory_releases_coalesce_and_keep_their_interval() {
+        RELEASE.set(|| {
+            RELEASES_RUN.fetch_add(1, Ordering::SeqCst);
+        });
+        for _ in 0..3 {
+            RELEASE.request();
+        }
+        assert_eq!(
+            RELEASES_RUN.load(Ordering::SeqCst),
+            0,
+            "the release ran before the requester's buffers were freed"
+        );
+        releases_reach(1).await;
+        let first = Instant::now();
+        RELEASE.request();
+        RELEASE.request();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(
+            RELEASES_RUN.load(Ordering::SeqCst),
+            1,
+            "released twice within the interval"
+        );
+        releases_reach(2).await;
+        assert!(first.elapsed() >= Duration::from_millis(250));
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert_eq!(
+            RELEASES_RUN.load(Ordering::SeqCst),
+            2,
+            "requests made while one was pending got a release of their own"
+        );
     }
 
     #[tokio::test]

@@ -3,6 +3,7 @@
 //! `%{[@metadata][beat]}` works), `@timestamp` is parsed, `message` goes through the
 //! input's codec, and the event is enriched per the `enrich` option.
 
+use super::document;
 use super::protocol::ProtocolError;
 use crate::codecs::{lossy, JSON_PARSE_FAILURE};
 use crate::event::{new_map, Event, Map, Timestamp, Value, MESSAGE};
@@ -80,18 +81,11 @@ impl Mapper {
         peer: &Peer,
         now: Timestamp,
     ) -> Result<Event, ProtocolError> {
-        let value: Value =
-            serde_json::from_slice(payload).map_err(|e| ProtocolError::InvalidJson {
-                seq,
-                message: e.to_string(),
-            })?;
-        let Value::Map(fields) = value else {
-            return Err(ProtocolError::InvalidJson {
-                seq,
-                message: "the document is not a JSON object".into(),
-            });
-        };
-        Ok(self.event_from_map(fields, peer, now))
+        let doc = document::parse(payload).map_err(|e| ProtocolError::InvalidJson {
+            seq,
+            message: e.to_string(),
+        })?;
+        Ok(self.event_from_parts(doc.fields, doc.metadata, peer, now))
     }
 
     /// Maps one v1 (logstash-forwarder) event: string pairs, the text in `line`.
@@ -106,11 +100,19 @@ impl Mapper {
             };
             fields.insert(key, Value::String(lossy(v)));
         }
-        self.event_from_map(fields, peer, now)
+        let metadata = fields.shift_remove("@metadata");
+        self.event_from_parts(fields, metadata, peer, now)
     }
 
-    fn event_from_map(&self, mut fields: Map, peer: &Peer, now: Timestamp) -> Event {
-        let metadata = match fields.shift_remove("@metadata") {
+    /// The event of a document's `fields` and its `@metadata` value, if it had one.
+    fn event_from_parts(
+        &self,
+        mut fields: Map,
+        metadata: Option<Value>,
+        peer: &Peer,
+        now: Timestamp,
+    ) -> Event {
+        let metadata = match metadata {
             Some(Value::Map(m)) => Some(m),
             Some(other) => {
                 // Not an object: keep it visible rather than lose it.

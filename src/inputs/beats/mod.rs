@@ -3,8 +3,10 @@
 //!
 //! [`protocol`] is the frame codec and the window rules, [`server`] the connection
 //! handling (ACK only once a window's batch is safe, keep-alives under back-pressure),
-//! [`mapping`] turns documents into events the way Logstash does.
+//! [`mapping`] turns documents into events the way Logstash does (`document` parses
+//! them).
 
+mod document;
 pub mod mapping;
 pub mod protocol;
 pub mod server;
@@ -37,8 +39,8 @@ pub struct BeatsStats {
     pub keepalives: AtomicU64,
     /// Times a connection waited for memory (the input budget was spent).
     pub memory_waits: AtomicU64,
-    /// Open windows queued in pieces because their events passed
-    /// [`server::WINDOW_FLUSH_BYTES`].
+    /// Pieces of open windows queued before the window was complete (a pipeline batch
+    /// of events, or [`server::WINDOW_FLUSH_BYTES`]).
     pub partial_windows: AtomicU64,
     closed: [AtomicU64; CloseReason::ALL.len()],
 }
@@ -77,6 +79,8 @@ pub struct BeatsInput {
     pub(crate) max_connections: usize,
     pub(crate) max_window: u32,
     pub(crate) limits: Limits,
+    /// Events of an open window queued at a time: the pipeline's batch size.
+    pub(crate) flush_events: usize,
     pub(crate) stats: Arc<BeatsStats>,
     /// What connections hold outside the queue is drawn from this budget.
     pub(crate) budget: Arc<MemoryBudget>,
@@ -155,6 +159,7 @@ impl BeatsInput {
             max_connections,
             max_window: protocol::DEFAULT_MAX_WINDOW,
             limits,
+            flush_events: opts.context().batch_size.max(1),
             stats: Arc::new(BeatsStats::default()),
             budget: MemoryBudget::shared(opts.context()),
         })

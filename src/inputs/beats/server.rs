@@ -144,8 +144,10 @@ where
 }
 
 /// Events a connection holds decoded, not queued, for the window being read: past this
-/// many bytes they are queued before the window is complete (sharing its ack), so an
-/// open window is bounded in bytes, not only in events.
+/// many bytes, or past a pipeline batch (`-b`) of events, they are queued before the
+/// window is complete (sharing its ack). A connection waiting for room in the queue so
+/// holds at most one batch, however large the window: with 100 Filebeat connections
+/// and windows of 2048, whole windows held that way were most of Sluice's memory.
 pub const WINDOW_FLUSH_BYTES: usize = 1024 * 1024;
 
 /// What one decoded event is counted as beyond its payload (the event's fields).
@@ -270,7 +272,7 @@ where
                         ack.fail();
                         return Ok(()); // the writer stopped: it reports why
                     }
-                    events.reserve_exact((*size as usize).min(1024));
+                    events.reserve_exact((*size as usize).min(input.flush_events));
                     open = Some((FailUnlessPushed(Some(ack)), seq));
                 }
                 p
@@ -319,15 +321,16 @@ where
         };
         drop(frame);
         let WindowProgress::Complete { version, seq } = progress else {
-            if held >= WINDOW_FLUSH_BYTES {
+            if held >= WINDOW_FLUSH_BYTES || events.len() >= input.flush_events {
                 // A large open window: queue what it has so far under the window's ack.
                 let Some((guard, _)) = open.as_ref() else {
                     continue;
                 };
                 let Some(ack) = guard.0.clone() else { continue };
                 input.stats.partial_windows.fetch_add(1, Ordering::Relaxed);
-                let batch =
-                    Batch::with_bytes(std::mem::take(&mut events), ack, std::mem::take(&mut bytes));
+                let next = (tracker.outstanding() as usize).min(input.flush_events);
+                let piece = std::mem::replace(&mut events, Vec::with_capacity(next));
+                let batch = Batch::with_bytes(piece, ack, std::mem::take(&mut bytes));
                 input
                     .stats
                     .events
