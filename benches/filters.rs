@@ -188,6 +188,34 @@ fn useragent(c: &mut Criterion) {
     );
 }
 
+/// kv on a line of 8 pairs (one quoted value), with the default options, the case the
+/// pipeline benchmark runs; `kv_8_pairs_trimmed` adds key/value trimming and a prefix.
+fn kv(c: &mut Criterion) {
+    let line = |i: usize| {
+        format!(
+            "ts=2026-11-30T12:00:{:02}Z level=info user=user{} action=login src=10.0.{}.{} \
+             port={} msg=\"accepted key {}\" status=ok",
+            i % 60,
+            i % 13,
+            i % 256,
+            i % 200,
+            1024 + i % 50000,
+            i % 97
+        )
+    };
+    let data = batches(16, |i| event(&[("message", Value::from(line(i)))]));
+    bench_filter(c, "kv_8_pairs", &*build("kv", ""), &data);
+    bench_filter(
+        c,
+        "kv_8_pairs_trimmed",
+        &*build(
+            "kv",
+            r#"trim_key => " " trim_value => "<>," prefix => "kv_" target => "kv""#,
+        ),
+        &data,
+    );
+}
+
 fn others(c: &mut Criterion) {
     let line = |i: usize| {
         format!(
@@ -350,5 +378,5 @@ fn dns(c: &mut Criterion) {
     bench_filter(c, "dns_hostsfile_cached", &*f, &data);
 }
 
-criterion_group!(benches, geoip, useragent, others, cef, dns);
+criterion_group!(benches, geoip, useragent, kv, others, cef, dns);
 criterion_main!(benches);

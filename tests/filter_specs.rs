@@ -2097,7 +2097,7 @@ mod json {
 }
 
 /// logstash-filter-date's date_spec.rb, up to "parsing IS08601 with timezone from
-/// event", plus "http dates" and the locale examples. Not transcribed yet: the DST
+/// event", plus "http dates" and the three locale examples. Not transcribed yet: the DST
 /// switchover and default-year examples (they depend on the current date, which the
 /// spec mocks), "metric counters" and "cancelled events" (Ruby mocks).
 mod date {
@@ -2364,23 +2364,111 @@ mod date {
         );
     }
 
-    /// "Supporting locale only / locale+country in BCP47 / in POSIX" parse French month
-    /// names; Sluice reads English names only and refuses another locale at load with
-    /// that reason instead of failing every event.
+    /// "Supporting locale only", "Supporting locale+country in BCP47" and "in POSIX
+    /// (internally replace '_' by '-')".
     #[test]
-    fn non_english_locales_are_refused_at_load() {
+    fn supporting_locale_only_bcp47_and_posix() {
         for locale in ["fr", "fr-FR", "fr_FR"] {
-            let err = build("date", &format!(r#"match => [ "message", "dd MMMM yyyy" ] locale => "{locale}" timezone => "UTC""#)).err().expect("refused");
-            assert!(err.contains("English"), "{err}");
+            let f = filter(
+                "date",
+                &format!(
+                    r#"match => [ "message", "dd MMMM yyyy" ] locale => "{locale}" timezone => "UTC""#
+                ),
+            );
+            assert_eq!(
+                stamp(&run(&*f, msg("14 juillet 1789"))),
+                "1789-07-14T00:00:00.000Z",
+                "{locale}"
+            );
         }
+    }
+
+    /// "Support fallback to english for non-english default locale": with no `locale`
+    /// names are English (Sluice has no platform locale to fall back from).
+    #[test]
+    fn fallback_to_english_without_locale() {
         let f = filter(
             "date",
             r#"match => [ "message", "dd MMMM yyyy" ] timezone => "UTC""#,
         );
         assert_eq!(
             stamp(&run(&*f, msg("01 September 2014"))),
-            "2014-09-01T00:00:00.000Z",
-            "fallback to English"
+            "2014-09-01T00:00:00.000Z"
         );
+    }
+
+    /// Not in the spec: short month and day names in other locales, as Java (CLDR)
+    /// prints them (`janv.`, `Okt.`) and as the C library does (`janv`, `Okt`), in any
+    /// case; a name of another language fails the event, not the pipeline.
+    #[test]
+    fn short_names_in_other_locales() {
+        let cases = [
+            ("fr", "MMM dd yyyy", "janv. 05 2024", Some("2024-01-05")),
+            ("fr", "MMM dd yyyy", "févr. 05 2024", Some("2024-02-05")),
+            ("fr", "MMM dd yyyy", "AVR. 05 2024", Some("2024-04-05")),
+            ("fr", "MMM dd yyyy", "juil 05 2024", Some("2024-07-05")),
+            (
+                "fr",
+                "EEE dd MMM yyyy",
+                "ven. 05 janv. 2024",
+                Some("2024-01-05"),
+            ),
+            (
+                "fr",
+                "EEEE dd MMMM yyyy",
+                "Vendredi 05 Janvier 2024",
+                Some("2024-01-05"),
+            ),
+            ("de", "MMM dd yyyy", "Okt. 05 2024", Some("2024-10-05")),
+            ("de-DE", "MMM dd yyyy", "Mär 05 2024", Some("2024-03-05")),
+            (
+                "de_DE",
+                "dd. MMMM yyyy",
+                "05. März 2024",
+                Some("2024-03-05"),
+            ),
+            ("es", "dd MMM yyyy", "05 ene 2024", Some("2024-01-05")),
+            (
+                "it",
+                "dd MMMM yyyy",
+                "05 settembre 2024",
+                Some("2024-09-05"),
+            ),
+            ("pt-BR", "dd MMM yyyy", "05 out 2024", Some("2024-10-05")),
+            ("nl", "dd MMM yyyy", "05 mrt 2024", Some("2024-03-05")),
+            ("ru", "dd MMMM yyyy", "05 октября 2024", Some("2024-10-05")),
+            ("fr", "MMM dd yyyy", "Jan 05 2024", None),
+            ("de", "MMM dd yyyy", "janv. 05 2024", None),
+        ];
+        for (locale, pattern, text, want) in cases {
+            let f = filter(
+                "date",
+                &format!(
+                    r#"match => [ "message", "{pattern}" ] locale => "{locale}" timezone => "UTC""#
+                ),
+            );
+            let e = run(&*f, msg(text));
+            match want {
+                Some(day) => {
+                    assert!(!e.has_tag("_dateparsefailure"), "{locale} {text}");
+                    assert_eq!(stamp(&e), format!("{day}T00:00:00.000Z"), "{locale} {text}");
+                }
+                None => assert!(e.has_tag("_dateparsefailure"), "{locale} {text}"),
+            }
+        }
+    }
+
+    /// An unknown locale is a load error that names it.
+    #[test]
+    fn unknown_locale_is_refused_at_load() {
+        for locale in ["xx", "klingon", "zz-ZZ"] {
+            let err = build(
+                "date",
+                &format!(r#"match => [ "message", "dd MMMM yyyy" ] locale => "{locale}""#),
+            )
+            .err()
+            .expect("refused");
+            assert!(err.contains(&format!("`{locale}`")), "{err}");
+        }
     }
 }

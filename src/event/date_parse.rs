@@ -5,7 +5,7 @@
 //! It lives beside [`Timestamp`] rather than in the `date` filter because the `syslog`
 //! input parses its timestamps the same way, as Logstash's does.
 
-use super::joda::{JodaPattern, Parsed};
+use super::joda::{JodaPattern, LocaleNames, Parsed, UnknownLocale};
 use super::sprintf::{Template, TemplateError};
 use super::{Event, Timestamp};
 use chrono::{DateTime, Datelike, LocalResult, NaiveDate, TimeZone, Utc};
@@ -41,8 +41,8 @@ pub enum DateParseError {
     Zone(String),
     #[error(transparent)]
     ZoneTemplate(#[from] TemplateError),
-    #[error("locale `{0}` is not supported; month and day names are read in English (use \"en\")")]
-    Locale(String),
+    #[error(transparent)]
+    Locale(#[from] UnknownLocale),
 }
 
 /// Formats compiled once at start, tried in order on each value.
@@ -52,8 +52,9 @@ pub struct DateParser {
 }
 
 impl DateParser {
-    /// `timezone` may be a `%{field}` template; `locale` must be English (month and day
-    /// names are matched in English, which is what log files carry).
+    /// `timezone` may be a `%{field}` template; `locale` is a Java locale tag (`fr`,
+    /// `de-DE`, `pt_BR`) whose month and day names Joda patterns read (English when
+    /// unset, as Logstash falls back to English).
     pub fn new(
         formats: &[String],
         timezone: Option<&str>,
@@ -62,6 +63,10 @@ impl DateParser {
         if formats.is_empty() {
             return Err(DateParseError::NoFormat);
         }
+        let names = match locale {
+            Some(tag) => LocaleNames::for_tag(tag)?.map(std::sync::Arc::new),
+            None => None,
+        };
         let formats = formats
             .iter()
             .map(|p| {
@@ -70,12 +75,14 @@ impl DateParser {
                     "UNIX" => Format::Unix,
                     "UNIX_MS" => Format::UnixMs,
                     "TAI64N" => Format::Tai64n,
-                    joda => Format::Joda(JodaPattern::compile(joda).map_err(|e| {
-                        DateParseError::Format {
-                            format: joda.to_string(),
-                            reason: e.to_string(),
-                        }
-                    })?),
+                    joda => Format::Joda(
+                        JodaPattern::compile(joda)
+                            .map_err(|e| DateParseError::Format {
+                                format: joda.to_string(),
+                                reason: e.to_string(),
+                            })?
+                            .with_locale(names.clone()),
+                    ),
                 })
             })
             .collect::<Result<Vec<_>, DateParseError>>()?;
@@ -84,11 +91,6 @@ impl DateParser {
             Some(tz) if tz.contains("%{") => Zone::PerEvent(Template::parse(tz)?),
             Some(tz) => Zone::Fixed(parse_zone(tz).ok_or_else(|| DateParseError::Zone(tz.into()))?),
         };
-        if let Some(locale) = locale {
-            if !locale.to_ascii_lowercase().starts_with("en") && locale != "root" {
-                return Err(DateParseError::Locale(locale.to_string()));
-            }
-        }
         Ok(DateParser { formats, zone })
     }
 

@@ -2,8 +2,13 @@
 //! Logstash users write in `%{+...}` templates and the date filter. Compiled once into
 //! tokens; formatting walks the tokens.
 
+mod locale;
+
+pub use locale::{LocaleNames, UnknownLocale};
+
 use super::timestamp::push_padded;
 use chrono::{DateTime, Datelike, FixedOffset, Offset, TimeZone, Timelike};
+use std::sync::Arc;
 
 /// One element of a compiled Joda pattern.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,6 +56,9 @@ pub enum Token {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JodaPattern {
     tokens: Vec<Token>,
+    /// Month and day names to parse when not English; English names are matched from
+    /// the built-in table, the fast path most logs take.
+    names: Option<Arc<LocaleNames>>,
 }
 
 /// A pattern letter Joda does not know.
@@ -168,7 +176,17 @@ impl JodaPattern {
         if !literal.is_empty() {
             tokens.push(Token::Literal(literal));
         }
-        Ok(JodaPattern { tokens })
+        Ok(JodaPattern {
+            tokens,
+            names: None,
+        })
+    }
+
+    /// This pattern reading month and day names of `names` instead of English ones
+    /// (formatting stays English, as `%{+...}` templates have no locale).
+    pub fn with_locale(mut self, names: Option<Arc<LocaleNames>>) -> JodaPattern {
+        self.names = names;
+        self
     }
 
     pub fn tokens(&self) -> &[Token] {
@@ -438,7 +456,14 @@ impl JodaPattern {
                     p.year = Some(if negative { -y } else { y });
                 }
                 Token::Month(n) if *n >= 3 => {
-                    p.month = Some(name_index(s, &mut i, &MONTHS)? as u32 + 1);
+                    p.month = Some(match &self.names {
+                        None => name_index(s, &mut i, &MONTHS)? as u32 + 1,
+                        Some(names) => {
+                            let (len, month) = names.month(text.get(i..)?)?;
+                            i += len;
+                            month
+                        }
+                    });
                 }
                 Token::Month(n) => p.month = Some(digits(s, &mut i, width(*n, 2))? as u32),
                 Token::DayOfMonth(n) => p.day = Some(digits(s, &mut i, width(*n, 2))? as u32),
@@ -448,9 +473,12 @@ impl JodaPattern {
                 Token::WeekOfYear(n) | Token::DayOfWeek(n) => {
                     let _ = digits(s, &mut i, width(*n, 2))?;
                 }
-                Token::DayOfWeekName(_) => {
-                    let _ = name_index(s, &mut i, &DAYS)?;
-                }
+                Token::DayOfWeekName(_) => match &self.names {
+                    None => {
+                        let _ = name_index(s, &mut i, &DAYS)?;
+                    }
+                    Some(names) => i += names.day(text.get(i..)?)?,
+                },
                 Token::HalfDay => {
                     let rest = &s[i..];
                     if rest.len() < 2 {

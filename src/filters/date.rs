@@ -232,7 +232,7 @@ mod tests {
             r#"match => ["t"]"#,
             r#"match => ["t", "yyyy-qq"]"#,
             r#"match => ["t", "ISO8601"] timezone => "Mars/Olympus""#,
-            r#"match => ["t", "ISO8601"] locale => "fr""#,
+            r#"match => ["t", "ISO8601"] locale => "xx""#,
         ] {
             let mut opts = Options::from_text("date", "filter", body).unwrap();
             assert!(Date::build(&mut opts).is_err(), "{body}");

@@ -698,6 +698,34 @@ mod tests {
     }
 
     #[test]
+    fn locale_reads_month_names_of_that_language() {
+        let pattern = "grok_pattern => '<%{POSINT:priority}>(?<timestamp>%{NOTSPACE} +%{MONTHDAY} %{TIME}) %{GREEDYDATA:message}'";
+        let line = "<34>Okt 11 22:14:15 su: failed";
+        let r = relay(&format!(
+            "ecs_compatibility => disabled timezone => 'UTC' locale => 'de-DE' {pattern}"
+        ));
+        let e = parse(&r, line);
+        assert!(!e.has_tag(GROK_FAILURE), "{e:?}");
+        let ts = e.timestamp().unwrap().to_string();
+        assert!(ts.contains("-10-11T22:14:15"), "{ts}");
+
+        let english = relay(&format!(
+            "ecs_compatibility => disabled timezone => 'UTC' {pattern}"
+        ));
+        let ts = parse(&english, line).timestamp().unwrap().to_string();
+        assert!(
+            !ts.contains("-10-11T22:14:15"),
+            "English does not read Okt: {ts}"
+        );
+
+        let mut opts = Options::from_text("syslog", "input", "locale => 'xx-YY'").unwrap();
+        let err = SyslogRelay::build(&mut opts)
+            .err()
+            .expect("unknown locale refused");
+        assert!(err.to_string().contains("`xx-YY`"), "{err}");
+    }
+
+    #[test]
     fn unparsed_lines_are_tagged_and_get_priority_13() {
         let r = relay("ecs_compatibility => disabled");
         let e = parse(&r, "not syslog at all");
