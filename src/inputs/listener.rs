@@ -13,18 +13,43 @@ pub async fn serve_connections<F, Fut>(
     addr: &str,
     tls: bool,
     ctx: &InputContext,
+    on_accept: F,
+) -> Result<(), InputError>
+where
+    F: FnMut(TcpStream, SocketAddr) -> Option<Fut>,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let listener = bind(plugin, addr).await?;
+    serve_listener(plugin, listener, tls, ctx, on_accept).await
+}
+
+/// Binds a TCP listener on `addr`, with the error naming the plugin and the address.
+pub async fn bind(plugin: &'static str, addr: &str) -> Result<TcpListener, InputError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| InputError::Io {
+            context: format!("{plugin} input cannot listen on {addr}"),
+            source,
+        })
+}
+
+/// Runs the accept loop of [`serve_connections`] on a listener already bound, for inputs
+/// that must bind more than one socket before they serve (syslog's TCP and UDP halves).
+pub async fn serve_listener<F, Fut>(
+    plugin: &'static str,
+    listener: TcpListener,
+    tls: bool,
+    ctx: &InputContext,
     mut on_accept: F,
 ) -> Result<(), InputError>
 where
     F: FnMut(TcpStream, SocketAddr) -> Option<Fut>,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|source| InputError::Io {
-            context: format!("{plugin} input cannot listen on {addr}"),
-            source,
-        })?;
+    let addr = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
     tracing::info!(input = ctx.id(), plugin, address = %addr, tls, "input listening");
     let mut connections = tokio::task::JoinSet::new();
     loop {

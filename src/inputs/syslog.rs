@@ -43,7 +43,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncReadExt};
-use tokio::net::UdpSocket;
+use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::Semaphore;
 use tokio_util::codec::Decoder as _;
 
@@ -376,16 +376,7 @@ impl Input for SyslogInput {
                 self.host
             ))
         })?;
-        // UDP first: with `port => 0` the kernel picks its number, and TCP takes the same.
-        let udp = UdpSocket::bind(SocketAddr::new(ip, self.port))
-            .await
-            .map_err(|source| InputError::Io {
-                context: format!(
-                    "syslog input cannot listen on udp {}:{}",
-                    self.host, self.port
-                ),
-                source,
-            })?;
+        let (tcp_listener, udp) = self.bind_pair(ip).await?;
         let port = udp.local_addr().map(|a| a.port()).unwrap_or(self.port);
         self.stats
             .bound_port
@@ -395,9 +386,8 @@ impl Input for SyslogInput {
             let (this, ctx) = (this.clone(), ctx.clone());
             tokio::spawn(async move { this.serve_udp(udp, ctx).await })
         };
-        let addr = SocketAddr::new(ip, port).to_string();
         let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-        let tcp = super::listener::serve_connections("syslog", &addr, false, &ctx, |stream, peer| {
+        let tcp = super::listener::serve_listener("syslog", tcp_listener, false, &ctx, |stream, peer| {
             let Ok(permit) = slots.clone().try_acquire_owned() else {
                 this.stats.connections_rejected.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(input = ctx.id(), peer = %peer, max_connections = MAX_CONNECTIONS, "syslog connection refused: too many connections");
@@ -422,6 +412,37 @@ impl Input for SyslogInput {
 }
 
 impl SyslogInput {
+    /// Binds the TCP and the UDP socket on one port. With `port => 0` the kernel picks a
+    /// free TCP port, which may already be taken for UDP (or the other way round, by
+    /// another process's outgoing traffic): then both are bound again on a new port, a
+    /// few times, rather than failing on a race the user did not cause.
+    async fn bind_pair(&self, ip: IpAddr) -> Result<(TcpListener, UdpSocket), InputError> {
+        const ATTEMPTS_ON_PORT_ZERO: usize = 16;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let tcp_addr = SocketAddr::new(ip, self.port).to_string();
+            let tcp = super::listener::bind("syslog", &tcp_addr).await?;
+            let port = tcp.local_addr().map(|a| a.port()).unwrap_or(self.port);
+            match UdpSocket::bind(SocketAddr::new(ip, port)).await {
+                Ok(udp) => return Ok((tcp, udp)),
+                Err(e)
+                    if self.port == 0
+                        && e.kind() == std::io::ErrorKind::AddrInUse
+                        && attempt < ATTEMPTS_ON_PORT_ZERO =>
+                {
+                    tracing::debug!(port, "syslog udp port taken, binding both again");
+                }
+                Err(source) => {
+                    return Err(InputError::Io {
+                        context: format!("syslog input cannot listen on udp {}:{port}", self.host),
+                        source,
+                    })
+                }
+            }
+        }
+    }
+
     async fn serve_udp(&self, socket: UdpSocket, ctx: InputContext) {
         tracing::info!(input = ctx.id(), address = ?socket.local_addr().ok(), "syslog udp listening");
         let mut buf = vec![0u8; MAX_DATAGRAM];
