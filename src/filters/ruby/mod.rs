@@ -176,7 +176,13 @@ mod enabled {
                     }
                 }
                 Err(e) => {
-                    tracing::error!(error = %e, events = count, "ruby filter lost a batch: the ruby vm did not answer");
+                    // The batch went to the VM with the job and did not come back (the
+                    // job panicked there, or the VM thread is gone). Unwinding hands the
+                    // failure to the worker, which counts the batch as failed and does
+                    // not acknowledge it, so its input does not confirm it to the client
+                    // (which sends it again) instead of the events vanishing here.
+                    tracing::error!(error = %e, events = count, "ruby filter failed a batch: the ruby vm did not answer");
+                    std::panic::resume_unwind(Box::new("the ruby vm did not answer for a batch"));
                 }
             }
         }

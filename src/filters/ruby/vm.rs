@@ -114,7 +114,9 @@ fn vm_main(ruby: &Ruby) -> Result<(), magnus::Error> {
     while let Ok(job) = handoff.jobs.recv() {
         let run = std::panic::AssertUnwindSafe(|| job(ruby));
         if std::panic::catch_unwind(run).is_err() {
-            tracing::error!("a ruby filter job panicked; its events are lost");
+            // Its worker's answer channel is dropped with the job, so the worker sees
+            // `VmError::Gone` and fails the batch back unacknowledged.
+            tracing::error!("a ruby filter job panicked");
         }
     }
     Ok(())
