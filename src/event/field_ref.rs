@@ -103,6 +103,11 @@ impl FieldRef {
     pub fn is_top_level(&self) -> bool {
         self.root == Root::Fields && self.path.len() == 1
     }
+
+    /// True for `@timestamp`, whose writes the event parses into a time.
+    pub fn is_timestamp(&self) -> bool {
+        self.is_top_level() && self.path[0] == super::TIMESTAMP
+    }
 }
 
 impl fmt::Display for FieldRef {

@@ -528,14 +528,14 @@ impl Grok {
     fn write(&self, event: &mut Event, p: &Pattern, work: &mut Work) {
         for (i, value) in work.values.drain(..) {
             let spec = &p.fields[i];
-            if spec.overwrite {
+            if spec.overwrite || spec.field.is_timestamp() {
+                // `@timestamp` goes through `insert`, which parses a string into a time.
                 event.insert(&spec.field, value);
                 continue;
             }
-            match event.get_mut(&spec.field) {
-                None | Some(Value::Null) => {
-                    event.insert(&spec.field, value);
-                }
+            match event.slot(&spec.field) {
+                None => {} // a parent on the path is not a map: as `insert`, nothing written
+                Some(slot @ Value::Null) => *slot = value,
                 Some(Value::Array(items)) => items.push(value),
                 Some(existing @ Value::String(_)) => {
                     let old = std::mem::take(existing);
