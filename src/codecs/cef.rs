@@ -22,6 +22,7 @@
 
 use crate::config::Error;
 use crate::event::field_ref::FieldRef;
+use crate::event::joda::LocaleNames;
 use crate::event::sprintf::Template;
 use crate::event::{Event, Timestamp, Value};
 use crate::plugin::ecs::Ecs;
@@ -848,6 +849,17 @@ fn all_fields(device_is_host: bool) -> Vec<Field> {
     out
 }
 
+/// Where a known extension key goes: looked up per key of every message, so it is
+/// borrowed from the table, never copied.
+#[derive(Debug)]
+struct Mapped {
+    /// The field's name as `[event][timezone]` or `deviceTimeZone` (ECS or legacy).
+    name: String,
+    field: FieldRef,
+    /// ECS mode: the value is a CEF timestamp, normalized to a time.
+    timestamp: bool,
+}
+
 /// The compiled codec, shared by every stream of an input or output.
 pub struct CefCodec {
     ecs: bool,
@@ -855,12 +867,12 @@ pub struct CefCodec {
     syslog_field: FieldRef,
     /// Extension key (short or full name, or legacy alias) → event field (its name and
     /// reference).
-    decode_mapping: HashMap<String, (String, FieldRef)>,
+    decode_mapping: HashMap<String, Mapped>,
     /// Event field name (as written in `fields`) → extension key.
     encode_mapping: HashMap<String, String>,
-    /// ECS mode: event fields whose value is a CEF timestamp.
-    timestamp_fields: Vec<String>,
     default_timezone: Option<chrono_tz::Tz>,
+    /// Month names of the `locale` option; `None` reads English.
+    months: Option<LocaleNames>,
     raw_data_field: Option<FieldRef>,
     delimiter: Option<String>,
     vendor: Template,
@@ -938,9 +950,14 @@ impl CefCodec {
                 )
             })?),
         };
-        // Month names are English in CEF timestamps; the option is accepted for
-        // compatibility.
-        let _ = opts.string("locale")?;
+        // Month names in CEF timestamps are read in this locale (Java's tags), English
+        // when unset, as Logstash reads them with Joda.
+        let locale_pos = opts.value_pos("locale");
+        let months = match opts.string("locale")? {
+            None => None,
+            Some(tag) => LocaleNames::for_tag(&tag)
+                .map_err(|e| opts.option_error("locale", &locale_pos, e.to_string()))?,
+        };
         let device_pos = opts.value_pos("device");
         let device_is_host = match opts.string_or("device", "observer")?.as_str() {
             "observer" => false,
@@ -959,9 +976,13 @@ impl CefCodec {
         let mut timestamp_fields = Vec::new();
         for f in all_fields(device_is_host) {
             let field_name = if ecs { f.ecs.clone() } else { f.name.clone() };
-            let target_field = (field_name.clone(), field(&field_name));
-            decode_mapping.insert(f.key.clone(), target_field.clone());
-            decode_mapping.insert(f.name.clone(), target_field);
+            let target_field = || Mapped {
+                name: field_name.clone(),
+                field: field(&field_name),
+                timestamp: false,
+            };
+            decode_mapping.insert(f.key.clone(), target_field());
+            decode_mapping.insert(f.name.clone(), target_field());
             let target = if reverse_mapping {
                 f.key.clone()
             } else {
@@ -975,7 +996,11 @@ impl CefCodec {
                 let legacy_field = if ecs { f.ecs.as_str() } else { f.legacy };
                 decode_mapping.insert(
                     f.legacy.to_string(),
-                    (legacy_field.to_string(), field(legacy_field)),
+                    Mapped {
+                        name: legacy_field.to_string(),
+                        field: field(legacy_field),
+                        timestamp: false,
+                    },
                 );
                 let key = if reverse_mapping {
                     f.key.clone()
@@ -987,6 +1012,9 @@ impl CefCodec {
             if ecs && f.timestamp && !timestamp_fields.contains(&field_name) {
                 timestamp_fields.push(field_name);
             }
+        }
+        for m in decode_mapping.values_mut() {
+            m.timestamp = timestamp_fields.contains(&m.name);
         }
         let header_fields = HEADER_FIELDS
             .iter()
@@ -1002,8 +1030,8 @@ impl CefCodec {
             }),
             decode_mapping,
             encode_mapping,
-            timestamp_fields,
             default_timezone,
+            months,
             raw_data_field,
             delimiter,
             vendor,
@@ -1088,8 +1116,8 @@ impl CefCodec {
             event.insert(r, Value::String(v));
         }
         let mut ext = rest.trim_matches(is_space);
-        // (field name, field, value)
-        let mut pairs: Vec<(String, FieldRef, String)> = Vec::new();
+        // (where it goes, value)
+        let mut pairs: Vec<(Target<'_>, String)> = Vec::new();
         while !ext.is_empty() {
             let Some(key_len) = key_length(ext) else {
                 return Err(format!("invalid extensions; keyless value present `{ext}`"));
@@ -1099,30 +1127,39 @@ impl CefCodec {
             let value_len = value_length(&ext[value_start..]);
             let raw = &ext[value_start..value_start + value_len];
             ext = ext[value_start + value_len..].trim_start_matches(is_space);
-            let (name, r) = match self.decode_mapping.get(key) {
-                Some(mapped) => mapped.clone(),
-                None => (key.to_string(), extension_field(key)),
+            let target = match self.decode_mapping.get(key) {
+                Some(mapped) => Target::Mapped(mapped),
+                None => Target::Unmapped(extension_field(key)),
             };
-            pairs.push((name, r, unescape_value(raw)));
+            pairs.push((target, unescape_value(raw)));
         }
         let mut device_tz = None;
         if self.ecs {
             device_tz = pairs
                 .iter()
-                .find(|(name, _, _)| name == "[event][timezone]")
-                .map(|(_, _, v)| v.clone());
+                .find(|(t, _)| matches!(t, Target::Mapped(m) if m.name == "[event][timezone]"))
+                .map(|(_, v)| v.clone());
         }
-        for (name, r, v) in pairs {
-            if self.ecs && self.timestamp_fields.contains(&name) {
-                // Normalized to a timestamp in ECS mode; an empty value sets nothing.
-                if !v.trim().is_empty() {
-                    let ts = parse_timestamp(&v, device_tz.as_deref(), self.default_timezone)
+        for (target, v) in pairs {
+            let r = match target {
+                Target::Mapped(m) if m.timestamp => {
+                    // Normalized to a timestamp in ECS mode; an empty value sets nothing.
+                    if !v.trim().is_empty() {
+                        let ts = parse_timestamp(
+                            &v,
+                            device_tz.as_deref(),
+                            self.default_timezone,
+                            self.months.as_ref(),
+                        )
                         .ok_or_else(|| format!("not a valid CEF timestamp: `{v}`"))?;
-                    event.insert(&r, Value::Timestamp(ts));
+                        event.insert(&m.field, Value::Timestamp(ts));
+                    }
+                    continue;
                 }
-                continue;
-            }
-            event.insert(&r, Value::String(v));
+                Target::Mapped(m) => &m.field,
+                Target::Unmapped(ref r) => r,
+            };
+            event.insert(r, Value::String(v));
         }
         Ok(())
     }
@@ -1382,10 +1419,17 @@ fn sanitize_value(s: &str) -> String {
 /// read in its own zone, else the device's (`deviceTimeZone`), else
 /// `default_timezone`, else UTC. Without a year, the year that puts it no more than two
 /// days in the future.
+/// Where an extension key of one message goes.
+enum Target<'a> {
+    Mapped(&'a Mapped),
+    Unmapped(FieldRef),
+}
+
 fn parse_timestamp(
     value: &str,
     device_tz: Option<&str>,
     default_tz: Option<chrono_tz::Tz>,
+    months: Option<&LocaleNames>,
 ) -> Option<Timestamp> {
     let value = value.trim();
     if value.starts_with(|c: char| matches!(c, '1'..='9'))
@@ -1403,20 +1447,14 @@ fn parse_timestamp(
         return Timestamp::from_unix(secs, u32::try_from(nanos).ok()?);
     }
     let mut parts = value.split(' ').filter(|p| !p.is_empty());
-    let month = match parts.next()?.to_ascii_lowercase().as_str() {
-        "jan" => 1,
-        "feb" => 2,
-        "mar" => 3,
-        "apr" => 4,
-        "may" => 5,
-        "jun" => 6,
-        "jul" => 7,
-        "aug" => 8,
-        "sep" => 9,
-        "oct" => 10,
-        "nov" => 11,
-        "dec" => 12,
-        _ => return None,
+    let month_name = parts.next()?;
+    let month = match months {
+        // Joda reads the month in the codec's locale, and only in it.
+        Some(names) => match names.month(month_name)? {
+            (n, month) if n == month_name.len() => month,
+            _ => return None,
+        },
+        None => english_month(month_name)?,
     };
     let day: u32 = parts.next()?.parse().ok()?;
     let mut next = parts.next()?;
@@ -1474,6 +1512,17 @@ fn parse_timestamp(
         }
     };
     Some(Timestamp::from_datetime(utc))
+}
+
+/// An English month abbreviation (`Jan` ... `Dec`, any case), as CEF writes them.
+fn english_month(name: &str) -> Option<u32> {
+    const MONTHS: [&str; 12] = [
+        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+    ];
+    MONTHS
+        .iter()
+        .position(|m| m.eq_ignore_ascii_case(name))
+        .map(|i| i as u32 + 1)
 }
 
 fn parse_time(s: &str) -> Option<NaiveTime> {

@@ -611,3 +611,38 @@ fn options_are_checked() {
     assert!(build("ecs_compatibility => v9").is_err());
     assert!(build(r#"default_timezone => "Europe/Paris" locale => en device => host"#).is_ok());
 }
+
+#[test]
+fn month_names_are_read_in_the_locale() {
+    let german = codec(r#"locale => "de-DE""#);
+    let e = decode(&german, "CEF:0|s|t|1|2|n|3|rt=Mär 19 2017 10:50:21 UTC");
+    assert!(e.get_field("tags").is_none(), "{:?}", e.get_field("tags"));
+    assert_eq!(
+        e.timestamp().unwrap().to_iso8601(),
+        "2017-03-19T10:50:21.000Z"
+    );
+    let e = decode(&german, "CEF:0|s|t|1|2|n|3|rt=Okt. 01 2017 00:00:00 UTC");
+    assert_eq!(
+        e.timestamp().unwrap().to_iso8601(),
+        "2017-10-01T00:00:00.000Z"
+    );
+    // Only the locale's names, as Joda reads them: English "May" is not German.
+    assert!(
+        decode(&german, "CEF:0|s|t|1|2|n|3|rt=May 19 2017 10:50:21 UTC").has_tag(CEF_PARSE_FAILURE)
+    );
+    // English by default, any case; epoch milliseconds whatever the locale.
+    let e = decode(&ecs(), "CEF:0|s|t|1|2|n|3|rt=MAY 19 2017 10:50:21 UTC");
+    assert_eq!(
+        e.timestamp().unwrap().to_iso8601(),
+        "2017-05-19T10:50:21.000Z"
+    );
+    let e = decode(&german, "CEF:0|s|t|1|2|n|3|rt=1500464384997");
+    assert_eq!(e.timestamp().unwrap().unix_millis(), 1500464384997);
+    // An unknown locale is a load error that names it and where it is.
+    let err =
+        CefCodec::build(&mut Options::from_text("cef", "codec", r#"locale => "xx-YY""#).unwrap())
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+    assert!(err.contains("xx-YY"), "{err}");
+}
