@@ -331,11 +331,24 @@ fn bad_parameters_get_400_with_a_json_error() {
     assert_eq!(main["plugins"]["filters"][0]["name"], "error_stats");
     assert_eq!(main["plugins"]["inputs"][0]["name"], "tcp");
     assert!(main["queue"]["events_count"].is_u64());
+    assert_eq!(main["queue"]["type"], "memory");
     assert!(stats["process"]["open_file_descriptors"].as_u64().unwrap() > 0);
     let root = get(sluice.api_port, "/", &[("Accept", "application/json")]).json();
     assert_eq!(
         root["http_address"],
         format!("127.0.0.1:{}", sluice.api_port)
+    );
+}
+
+/// Node stats name the queue a pipeline runs on, as Logstash's `queue.type`.
+#[test]
+fn node_stats_report_a_persisted_queue_as_persisted() {
+    let dir = tempfile::tempdir().unwrap();
+    let sluice = start("", dir.path(), &["--queue.type", "persisted"]);
+    let stats = get(sluice.api_port, "/_node/stats", &[]).json();
+    assert_eq!(
+        stats["pipelines"]["main"]["queue"]["type"], "persisted",
+        "{stats}"
     );
 }
 

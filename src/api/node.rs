@@ -82,6 +82,11 @@ fn pipeline_json(p: &Pipeline) -> Value {
             (s.events, s.bytes as usize)
         })
         .unwrap_or_default();
+    // Logstash's names for `queue.type`; "memory" while the queue is not built yet.
+    let queue_type = match p.queue.as_deref() {
+        Some(crate::queue::Queue::Persisted(_)) => "persisted",
+        _ => "memory",
+    };
     let uptime_ms = p
         .started
         .elapsed()
@@ -120,7 +125,7 @@ fn pipeline_json(p: &Pipeline) -> Value {
             "failures": 0,
         },
         "queue": {
-            "type": "memory",
+            "type": queue_type,
             "events_count": events,
             "queue_size_in_bytes": bytes,
             "max_queue_size_in_bytes": p.queue_max_bytes,
