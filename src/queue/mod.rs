@@ -82,8 +82,9 @@ impl Queue {
                 cfg.max_bytes = settings.queue_disk_max_bytes.max(1);
                 cfg.checkpoint_writes = settings.queue_checkpoint_writes.max(1);
                 cfg.checkpoint_interval = settings.queue_checkpoint_interval;
-                cfg.memory_events = settings.queue_max_events.max(1);
-                cfg.memory_bytes = settings.queue_max_bytes.max(1);
+                cfg.memory_window = settings
+                    .queue_memory_window
+                    .unwrap_or_else(|| PersistedConfig::default_memory_window(cfg.max_bytes));
                 Queue::Persisted(PersistedQueue::open(cfg)?)
             }
         })

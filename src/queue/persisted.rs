@@ -65,10 +65,13 @@ pub struct PersistedConfig {
     pub checkpoint_writes: usize,
     /// `--queue.checkpoint.interval`: sync at least this often while writes are pending.
     pub checkpoint_interval: Duration,
-    /// Unread events kept in memory as well as on disk, at most.
-    pub memory_events: usize,
-    /// Unread (approximate) bytes kept in memory as well as on disk, at most.
-    pub memory_bytes: usize,
+    /// `--queue.memory_window`: unread records kept in memory as well as on disk, at
+    /// most, in bytes of their on-disk records (their events take a few times more).
+    /// Workers take these without reading the pages back; past it, records wait on disk
+    /// only until the workers catch up. Sized in bytes rather than events so that under
+    /// a normal load (workers keeping up, bursts of many connections) nothing has to
+    /// be read back and decoded.
+    pub memory_window: u64,
 }
 
 impl PersistedConfig {
@@ -79,9 +82,14 @@ impl PersistedConfig {
             max_bytes: 1 << 30,
             checkpoint_writes: 1024,
             checkpoint_interval: Duration::from_secs(1),
-            memory_events: 1024,
-            memory_bytes: 64 << 20,
+            memory_window: PersistedConfig::default_memory_window(1 << 30),
         }
+    }
+
+    /// The memory window when none is set: a quarter of `queue.max_bytes`, at most
+    /// 64 MiB, so a small queue keeps a small window.
+    pub fn default_memory_window(max_bytes: u64) -> u64 {
+        (max_bytes / 4).min(64 << 20)
     }
 }
 
@@ -182,10 +190,12 @@ pub fn decode_events(payload: &[u8], out: &mut Vec<Event>) -> Result<(), String>
     Ok(())
 }
 
-/// A record kept in memory for the workers, and where it ends on disk.
+/// A record kept in memory for the workers, where it ends on disk, and its size there
+/// (what it counts against the memory window).
 struct Ready {
     batch: Batch,
     end: Pos,
+    record_len: u64,
 }
 
 /// A record handed to a worker and not yet acknowledged.
@@ -213,7 +223,8 @@ struct State {
     /// Records in memory, in order, all at or after `read_pos`.
     memory: VecDeque<Ready>,
     memory_events: usize,
-    memory_bytes: usize,
+    /// Bytes of the records in `memory` (their on-disk size), at most the window.
+    memory_bytes: u64,
     /// Records past the memory ones exist only on disk: read them from `read_pos`
     /// once `memory` is empty.
     spilled: bool,
@@ -492,7 +503,7 @@ impl PersistedQueue {
                     match inner.append(&mut s, &record) {
                         Ok(end) => {
                             let events = std::mem::take(&mut batch.events);
-                            inner.place(&mut s, events, batch.bytes(), end);
+                            inner.place(&mut s, events, batch.bytes(), &record, end);
                             s.written += 1;
                             s.unsynced_writes += 1;
                             let seq = s.written;
@@ -658,18 +669,17 @@ impl Inner {
         Ok(Pos { page, offset: size })
     }
 
-    /// Keeps a written record in memory for the workers when it fits and nothing is
-    /// spilled before it; otherwise the workers will read it from disk.
-    fn place(&self, s: &mut State, events: Vec<Event>, bytes: usize, end: Pos) {
-        if !s.spilled
-            && s.memory_events < self.cfg.memory_events
-            && s.memory_bytes < self.cfg.memory_bytes
-        {
+    /// Keeps a written record in memory for the workers when it fits in the window and
+    /// nothing is spilled before it; otherwise the workers will read it from disk.
+    fn place(&self, s: &mut State, events: Vec<Event>, bytes: usize, record: &[u8], end: Pos) {
+        let record_len = record.len() as u64;
+        if !s.spilled && s.memory_bytes + record_len <= self.cfg.memory_window {
             s.memory_events += events.len();
-            s.memory_bytes += bytes;
+            s.memory_bytes += record_len;
             s.memory.push_back(Ready {
                 batch: Batch::with_bytes(events, Ack::none(), bytes),
                 end,
+                record_len,
             });
         } else {
             s.spilled = true;
@@ -717,7 +727,7 @@ impl Inner {
         loop {
             let (events, bytes, end) = if let Some(r) = s.memory.pop_front() {
                 s.memory_events -= r.batch.len();
-                s.memory_bytes = s.memory_bytes.saturating_sub(r.batch.bytes());
+                s.memory_bytes -= r.record_len;
                 let bytes = r.batch.bytes();
                 let mut b = r.batch;
                 (std::mem::take(&mut b.events), bytes, r.end)

@@ -109,6 +109,7 @@ const PIPELINE_KEYS: &[&str] = &[
     "queue.page_capacity",
     "queue.checkpoint.writes",
     "queue.checkpoint.interval",
+    "queue.memory_window",
     "dead_letter_queue.max_bytes",
     "dead_letter_queue.storage_policy",
     "path.dead_letter_queue",
@@ -361,6 +362,7 @@ fn set(s: &mut Settings, key: &str, value: &str) -> Result<(), SetError> {
         "queue.checkpoint.interval" => {
             s.queue_checkpoint_interval = Duration::from_millis(count(1)? as u64)
         }
+        "queue.memory_window" => s.queue_memory_window = Some(bytes()? as u64),
         "dead_letter_queue.max_bytes" => s.dlq_max_bytes = bytes()? as u64,
         "dead_letter_queue.storage_policy" => {
             s.dlq_storage_policy =
