@@ -198,6 +198,21 @@ struct Ready {
     record_len: u64,
 }
 
+/// The next record for a worker, with its queue ack.
+enum Next {
+    InMemory(Batch),
+    OnDisk(OnDisk),
+}
+
+/// A record read back from disk, still to be decoded (outside the state lock).
+struct OnDisk {
+    /// The framed record, header included.
+    record: Vec<u8>,
+    /// Where it starts, for the log line if it does not decode.
+    at: Pos,
+    ack: Ack,
+}
+
 /// A record handed to a worker and not yet acknowledged.
 struct InFlight {
     end: Pos,
@@ -218,8 +233,8 @@ struct State {
     unsynced_acks: VecDeque<(u64, Batch)>,
     /// The next record a worker has not started.
     read_pos: Pos,
-    /// The rest of a record a worker took only part of; served first.
-    partial: Option<Batch>,
+    /// The rest of records a worker took only part of, oldest first; served first.
+    partial: VecDeque<Batch>,
     /// Records in memory, in order, all at or after `read_pos`.
     memory: VecDeque<Ready>,
     memory_events: usize,
@@ -410,7 +425,7 @@ impl PersistedQueue {
             unsynced_writes: 0,
             unsynced_acks: VecDeque::new(),
             read_pos: ack_pos,
-            partial: None,
+            partial: VecDeque::new(),
             memory: VecDeque::new(),
             memory_events: 0,
             memory_bytes: 0,
@@ -688,52 +703,94 @@ impl Inner {
 
     /// Takes up to `max` events without waiting: the rest of a partly taken record,
     /// then records in memory, then records on disk.
+    ///
+    /// A record read back from disk is decoded after the state lock is released, so
+    /// workers decode in parallel and never hold up writers while they do.
     fn take(self: &Arc<Self>, max: usize) -> Option<Batch> {
-        let mut s = self.lock();
-        let mut out: Option<Batch> = None;
         loop {
-            let have = out.as_ref().map_or(0, Batch::len);
-            if have >= max {
-                break;
+            let mut s = self.lock();
+            let mut out: Option<Batch> = None;
+            let mut raw = None;
+            loop {
+                let have = out.as_ref().map_or(0, Batch::len);
+                if have >= max {
+                    break;
+                }
+                let want = max - have;
+                let mut piece = match s.partial.pop_front() {
+                    Some(p) => p,
+                    None => match self.next_record(&mut s) {
+                        Some(Next::InMemory(b)) => b,
+                        // Its event count is known only once decoded: taken last.
+                        Some(Next::OnDisk(r)) => {
+                            raw = Some(r);
+                            break;
+                        }
+                        None => break,
+                    },
+                };
+                if piece.len() > want {
+                    let front = piece.split_front(want);
+                    s.partial.push_front(piece);
+                    piece = front;
+                }
+                match out.as_mut() {
+                    Some(o) => o.merge(piece),
+                    None => out = Some(piece),
+                }
             }
-            let want = max - have;
-            let mut piece = match s.partial.take() {
-                Some(p) => p,
-                None => match self.next_record(&mut s) {
-                    Some(b) => b,
-                    None => break,
-                },
+            let more = !s.partial.is_empty() || !s.memory.is_empty() || s.spilled;
+            drop(s);
+            let Some(raw) = raw else {
+                if out.is_some() && more {
+                    self.readable.notify_one();
+                }
+                return out;
             };
-            if piece.len() > want {
-                let front = piece.split_front(want);
-                s.partial = Some(piece);
+            let have = out.as_ref().map_or(0, Batch::len);
+            let mut piece = self.decode(raw);
+            if piece.len() > max - have {
+                let front = piece.split_front(max - have);
+                // Older than anything not yet taken: served next.
+                self.lock().partial.push_front(piece);
                 piece = front;
             }
-            match out.as_mut() {
-                Some(o) => o.merge(piece),
-                None => out = Some(piece),
+            if !piece.is_empty() {
+                match out.as_mut() {
+                    Some(o) => o.merge(piece),
+                    None => out = Some(piece),
+                }
+            }
+            // Dropped here if empty: a record with nothing to deliver is acked at once.
+            if out.is_some() {
+                self.readable.notify_one();
+                return out;
             }
         }
-        let more = s.partial.is_some() || !s.memory.is_empty() || s.spilled;
-        drop(s);
-        if out.is_some() && more {
-            self.readable.notify_one();
+    }
+
+    /// Decodes a record read back from disk into a batch carrying its queue ack. A
+    /// record that does not decode is logged and counted, and gives an empty batch.
+    fn decode(&self, raw: OnDisk) -> Batch {
+        let mut events = Vec::new();
+        if let Err(e) = decode_events(&raw.record[segment::HEADER..], &mut events) {
+            let path = self.cfg.dir.join(page_name(raw.at.page));
+            self.damaged(&path, raw.at.offset, &e);
+            events.clear();
         }
-        out
+        Batch::with_bytes(events, raw.ack, raw.record.len())
     }
 
     /// Starts the next unread record: gives it an ack that moves the checkpoint.
-    fn next_record(self: &Arc<Self>, s: &mut State) -> Option<Batch> {
+    fn next_record(self: &Arc<Self>, s: &mut State) -> Option<Next> {
         loop {
-            let (events, bytes, end) = if let Some(r) = s.memory.pop_front() {
+            let (source, end) = if let Some(r) = s.memory.pop_front() {
                 s.memory_events -= r.batch.len();
                 s.memory_bytes -= r.record_len;
-                let bytes = r.batch.bytes();
-                let mut b = r.batch;
-                (std::mem::take(&mut b.events), bytes, r.end)
+                (Ok(r.batch), r.end)
             } else if s.spilled {
                 match self.read_from_disk(s) {
-                    Some(Ok(r)) => r,
+                    Some(Ok((record, at, end))) => (Err((record, at)), end),
                     Some(Err(())) => continue,
                     None => return None,
                 }
@@ -741,8 +798,8 @@ impl Inner {
                 return None;
             };
             s.read_pos = end;
-            if events.is_empty() {
-                // Nothing to deliver (a record that did not decode): acked at once.
+            if source.as_ref().is_ok_and(Batch::is_empty) {
+                // Nothing to deliver: acked at once.
                 s.in_flight.push_back(InFlight { end, acked: true });
                 let id = s.first_id + s.in_flight.len() as u64 - 1;
                 self.acked(s, id, AckStatus::Delivered);
@@ -757,15 +814,26 @@ impl Inner {
                     inner.acked(&mut s, id, status);
                 }
             });
-            return Some(Batch::with_bytes(events, ack, bytes));
+            return Some(match source {
+                Ok(mut batch) => {
+                    let bytes = batch.bytes();
+                    Next::InMemory(Batch::with_bytes(
+                        std::mem::take(&mut batch.events),
+                        ack,
+                        bytes,
+                    ))
+                }
+                Err((record, at)) => Next::OnDisk(OnDisk { record, at, ack }),
+            });
         }
     }
 
-    /// Reads the record at `read_pos` from its page. `None` when the reader caught up
-    /// with the writer (then nothing is spilled any more); `Err` when a damaged record
-    /// made it skip (already logged and counted).
+    /// Reads the record at `read_pos` from its page (checked, not decoded): the record
+    /// with its header, where it starts and where it ends. `None` when the reader
+    /// caught up with the writer (then nothing is spilled any more); `Err` when a
+    /// damaged record made it skip (already logged and counted).
     #[allow(clippy::type_complexity)]
-    fn read_from_disk(&self, s: &mut State) -> Option<Result<(Vec<Event>, usize, Pos), ()>> {
+    fn read_from_disk(&self, s: &mut State) -> Option<Result<(Vec<u8>, Pos, Pos), ()>> {
         loop {
             let head = s.head_end();
             if s.read_pos >= head {
@@ -844,12 +912,7 @@ impl Inner {
                 page: pos.page,
                 offset: pos.offset + record.len() as u64,
             };
-            let mut events = Vec::new();
-            if let Err(e) = decode_events(&record[segment::HEADER..], &mut events) {
-                self.damaged(&path, pos.offset, &e);
-                events.clear();
-            }
-            return Some(Ok((events, record.len(), end)));
+            return Some(Ok((record, pos, end)));
         }
     }
 

@@ -281,3 +281,31 @@ async fn records_within_the_memory_window_are_never_read_back_from_disk() {
     assert_eq!(drain(&q, 125, true).await, (0..3000).collect::<Vec<i64>>());
     assert_eq!(q.counters().damaged_records, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn workers_reading_spilled_records_at_once_get_each_event_exactly_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cfg = config(tmp.path());
+    // Nearly everything spills: the workers decode records read back from disk.
+    cfg.memory_window = 1024;
+    cfg.page_capacity = 8192;
+    let q = Arc::new(PersistedQueue::open(cfg).unwrap());
+    for i in 0..200 {
+        q.push(numbered(i * 9, i * 9 + 9).0).await.unwrap();
+    }
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            let q = q.clone();
+            // Batches of 4: records of 9 are split between takes, and their rest
+            // must come back exactly once.
+            tokio::spawn(async move { drain(&q, 4, true).await })
+        })
+        .collect();
+    let mut got = Vec::new();
+    for w in workers {
+        got.extend(w.await.unwrap());
+    }
+    got.sort_unstable();
+    assert_eq!(got, (0..1800).collect::<Vec<i64>>());
+    assert_eq!(q.counters().damaged_records, 0);
+}
