@@ -75,9 +75,12 @@ impl Scan {
 }
 
 /// Reads the records of `bytes` from `start`. A record whose CRC fails is skipped when
-/// its length leads to an intact record (or exactly to the end), since then only its
-/// payload was damaged; otherwise the rest of the segment cannot be framed and is
-/// reported damaged as a whole.
+/// its length leads to an intact record, since then only its payload was damaged;
+/// when its length is damaged too, the scan looks for the next offset where an intact
+/// record starts (length and CRC32C both matching) and goes on from there, so one bad
+/// header does not take the records after it along. Only when no intact record
+/// follows is the rest reported damaged as a whole (a torn tail when nothing intact
+/// came after the damage).
 pub fn scan(bytes: &[u8], start: usize) -> Scan {
     let mut out = Scan {
         valid_end: start.min(bytes.len()),
@@ -99,10 +102,16 @@ pub fn scan(bytes: &[u8], start: usize) -> Scan {
                 out.damaged.push(at..n);
                 at = n;
             }
-            _ => {
-                out.damaged.push(at..bytes.len());
-                break;
-            }
+            _ => match (at + 1..bytes.len()).find(|&n| record_at(bytes, n).is_some()) {
+                Some(n) => {
+                    out.damaged.push(at..n);
+                    at = n;
+                }
+                None => {
+                    out.damaged.push(at..bytes.len());
+                    break;
+                }
+            },
         }
     }
     out
@@ -229,6 +238,17 @@ mod tests {
         let got: Vec<&[u8]> = s.records.iter().map(|r| &bytes[r.clone()]).collect();
         assert_eq!(got, vec![&b"aaaa"[..], b"cccc"]);
         assert_eq!(s.damaged.len(), 1);
+        assert!(!s.torn_tail(bytes.len()));
+    }
+
+    #[test]
+    fn a_flipped_bit_in_a_length_costs_one_record_not_the_rest() {
+        let mut bytes = segment(&[b"aaaa", b"bbbb", b"cccc", b"dddd"]);
+        bytes[HEADER + 4 + 2] ^= 0x01; // the length of "bbbb": 65,540
+        let s = scan(&bytes, 0);
+        let got: Vec<&[u8]> = s.records.iter().map(|r| &bytes[r.clone()]).collect();
+        assert_eq!(got, vec![&b"aaaa"[..], b"cccc", b"dddd"]);
+        assert_eq!(s.damaged, vec![HEADER + 4..2 * (HEADER + 4)]);
         assert!(!s.torn_tail(bytes.len()));
     }
 
