@@ -707,9 +707,9 @@ impl Inner {
     /// A record read back from disk is decoded after the state lock is released, so
     /// workers decode in parallel and never hold up writers while they do.
     fn take(self: &Arc<Self>, max: usize) -> Option<Batch> {
+        let mut out: Option<Batch> = None;
         loop {
             let mut s = self.lock();
-            let mut out: Option<Batch> = None;
             let mut raw = None;
             loop {
                 let have = out.as_ref().map_or(0, Batch::len);
@@ -721,7 +721,7 @@ impl Inner {
                     Some(p) => p,
                     None => match self.next_record(&mut s) {
                         Some(Next::InMemory(b)) => b,
-                        // Its event count is known only once decoded: taken last.
+                        // Its event count is known only once decoded.
                         Some(Next::OnDisk(r)) => {
                             raw = Some(r);
                             break;
@@ -755,17 +755,14 @@ impl Inner {
                 self.lock().partial.push_front(piece);
                 piece = front;
             }
+            // Dropped here if empty: a record with nothing to deliver is acked at once.
             if !piece.is_empty() {
                 match out.as_mut() {
                     Some(o) => o.merge(piece),
                     None => out = Some(piece),
                 }
             }
-            // Dropped here if empty: a record with nothing to deliver is acked at once.
-            if out.is_some() {
-                self.readable.notify_one();
-                return out;
-            }
+            // Room left: go on with the next records.
         }
     }
 

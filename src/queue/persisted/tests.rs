@@ -309,3 +309,13 @@ async fn workers_reading_spilled_records_at_once_get_each_event_exactly_once() {
     assert_eq!(got, (0..1800).collect::<Vec<i64>>());
     assert_eq!(q.counters().damaged_records, 0);
 }
+
+#[tokio::test]
+async fn one_pop_gathers_several_records_read_back_from_disk() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_unacked(tmp.path(), 10).await;
+    // Reopened: every record is on disk only.
+    let q = PersistedQueue::open(config(tmp.path())).unwrap();
+    let got = q.pop(100, Duration::ZERO).await.unwrap();
+    assert_eq!(numbers(&got), (0..10).collect::<Vec<i64>>());
+}
