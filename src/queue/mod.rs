@@ -8,6 +8,7 @@
 pub mod dlq;
 pub mod memory;
 pub mod persisted;
+pub mod record;
 pub mod segment;
 
 pub use memory::{MemoryQueue, QueueClosed};

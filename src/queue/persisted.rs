@@ -3,9 +3,9 @@
 //! event a client was told is received survives a crash of the process.
 //!
 //! Layout under `--path.queue`: pages `NNNNNNNNNN.page` in the record format of
-//! [`segment`] (one record per input batch, its events as JSON lines), a `checkpoint`
-//! file holding the position (page, byte offset) below which every record was
-//! acknowledged, and `.lock`. Pages wholly below the checkpoint are deleted.
+//! [`segment`] (one record per input batch, its events encoded as
+//! [`super::record`] describes), a `checkpoint` file holding the position (page, byte
+//! offset) below which every record was acknowledged, and `.lock`. Pages wholly below the checkpoint are deleted.
 //!
 //! Writes: a push frames its batch and appends it to the head page under a lock. A
 //! syncer thread makes pages durable: after every `checkpoint.writes` writes, every
@@ -30,10 +30,11 @@
 //! records in order as their acks fire Delivered. A record whose ack fails (shutdown
 //! before delivery) holds the checkpoint, so the next start replays it.
 
+pub use super::record::{decode_events, encode_events};
 use super::segment::{self, DirLock, LockError};
 use super::{Durable, QueueClosed};
 use crate::batch::{Ack, AckStatus, Batch};
-use crate::event::{Event, Timestamp, Value};
+use crate::event::Event;
 use crate::metrics;
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
@@ -147,47 +148,6 @@ fn read_checkpoint(path: &Path) -> Option<Pos> {
         page: it.next()?.parse().ok()?,
         offset: it.next()?.parse().ok()?,
     })
-}
-
-/// Encodes events as one record payload: a JSON line per event, `[fields, metadata]`
-/// when the event carries metadata (which the queue must keep for the filters).
-pub fn encode_events(events: &[Event], out: &mut Vec<u8>) {
-    for e in events {
-        match e.metadata().filter(|m| !m.is_empty()) {
-            None => e.write_json(out),
-            Some(meta) => {
-                out.push(b'[');
-                e.write_json(out);
-                out.push(b',');
-                let _ = serde_json::to_writer(&mut *out, meta);
-                out.push(b']');
-            }
-        }
-        out.push(b'\n');
-    }
-}
-
-/// Decodes what [`encode_events`] wrote.
-pub fn decode_events(payload: &[u8], out: &mut Vec<Event>) -> Result<(), String> {
-    let now = Timestamp::now();
-    for line in payload.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-        let value: Value = serde_json::from_slice(line).map_err(|e| e.to_string())?;
-        match value {
-            Value::Map(fields) => out.push(Event::from_map(fields, now)),
-            Value::Array(mut parts) if parts.len() == 2 => {
-                let meta = parts.pop();
-                let fields = parts.pop();
-                let (Some(Value::Map(fields)), Some(Value::Map(meta))) = (fields, meta) else {
-                    return Err("an event with metadata is not [object, object]".into());
-                };
-                let mut e = Event::from_map(fields, now);
-                e.metadata_mut().extend(meta);
-                out.push(e);
-            }
-            _ => return Err("a queued event is not a JSON object".into()),
-        }
-    }
-    Ok(())
 }
 
 /// A record kept in memory for the workers, where it ends on disk, and its size there
@@ -480,12 +440,11 @@ impl PersistedQueue {
         if batch.is_empty() {
             return Ok(Durable::now());
         }
-        let mut record = Vec::with_capacity(batch.bytes() + 64);
-        {
-            let mut payload = Vec::with_capacity(batch.bytes() + 64);
-            encode_events(&batch.events, &mut payload);
-            segment::frame(&payload, &mut record);
-        }
+        // Encoded in place after room for the header: no copy of the payload.
+        let mut record = Vec::with_capacity(segment::HEADER + batch.bytes() + 64);
+        record.resize(segment::HEADER, 0);
+        encode_events(&batch.events, &mut record);
+        segment::seal(&mut record);
         let inner = &self.inner;
         let mut blocked = false;
         let seq = loop {

@@ -33,6 +33,16 @@ pub fn frame(payload: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(payload);
 }
 
+/// Frames a record whose payload was written after [`HEADER`] bytes of room: fills in
+/// the header, as [`frame`] would have written it.
+pub fn seal(record: &mut [u8]) {
+    let Some((header, payload)) = record.split_at_mut_checked(HEADER) else {
+        return;
+    };
+    header[..4].copy_from_slice(&(payload.len() as u32).to_le_bytes());
+    header[4..].copy_from_slice(&crc32c::crc32c(payload).to_le_bytes());
+}
+
 /// The record at `at`, if one is complete and intact there: its payload range.
 pub fn record_at(bytes: &[u8], at: usize) -> Option<Range<usize>> {
     let header = bytes.get(at..at.checked_add(HEADER)?)?;
@@ -204,6 +214,16 @@ mod tests {
             frame(p, &mut out);
         }
         out
+    }
+
+    #[test]
+    fn a_sealed_record_is_what_frame_writes() {
+        let mut framed = Vec::new();
+        frame(b"payload", &mut framed);
+        let mut sealed = vec![0; HEADER];
+        sealed.extend_from_slice(b"payload");
+        seal(&mut sealed);
+        assert_eq!(sealed, framed);
     }
 
     #[test]

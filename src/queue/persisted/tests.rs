@@ -1,5 +1,6 @@
 use super::*;
 use crate::batch::AckReceiver;
+use crate::event::Value;
 
 fn config(dir: &Path) -> PersistedConfig {
     let mut c = PersistedConfig::new(dir.to_path_buf());
@@ -318,4 +319,38 @@ async fn one_pop_gathers_several_records_read_back_from_disk() {
     let q = PersistedQueue::open(config(tmp.path())).unwrap();
     let got = q.pop(100, Duration::ZERO).await.unwrap();
     assert_eq!(numbers(&got), (0..10).collect::<Vec<i64>>());
+}
+
+#[tokio::test]
+async fn a_page_written_in_json_lines_by_an_earlier_version_replays() {
+    let tmp = tempfile::tempdir().unwrap();
+    // What earlier versions wrote: one record per batch, a JSON line per event, and
+    // `[fields, metadata]` for an event with metadata.
+    let mut page = Vec::new();
+    segment::frame(
+        concat!(
+            r#"{"@timestamp":"2026-11-21T10:30:00.000Z","@version":"1","n":0}"#,
+            "\n",
+            r#"[{"@timestamp":"2026-11-21T10:30:00.000Z","@version":"1","n":1},{"kept":1}]"#,
+            "\n"
+        )
+        .as_bytes(),
+        &mut page,
+    );
+    segment::frame(
+        br#"{"@timestamp":"2026-11-21T10:30:01.000Z","@version":"1","n":2}"#,
+        &mut page,
+    );
+    std::fs::write(tmp.path().join(page_name(1)), &page).unwrap();
+    let q = PersistedQueue::open(config(tmp.path())).unwrap();
+    assert_eq!(q.counters().recovered_records, 2);
+    // New writes (binary) go after the old ones on the same page.
+    q.push(numbered(3, 5).0).await.unwrap();
+    let got = q.pop(10, Duration::ZERO).await.unwrap();
+    assert_eq!(numbers(&got), vec![0, 1, 2, 3, 4]);
+    assert_eq!(
+        got.events[1].metadata().and_then(|m| m.get("kept")),
+        Some(&Value::Int(1))
+    );
+    assert_eq!(q.counters().damaged_records, 0);
 }
