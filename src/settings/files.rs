@@ -418,7 +418,7 @@ mod tests {
     #[test]
     fn entries_take_logstash_keys_flat_or_nested() {
         let p = read(
-            "- pipeline.id: intake\n  path.config: conf.d/*.conf\n  pipeline.workers: 3\n  pipeline.batch.size: 500\n  pipeline.batch.delay: 5\n  queue.type: persisted\n  queue.max_bytes: 2gb\n  pipeline.ordered: false\n- pipeline:\n    id: archive\n    workers: 1\n  config.string: \"input { pipeline { address => archive } }\"\n",
+            "- pipeline.id: intake\n  path.config: conf.d/*.conf\n  pipeline.workers: 3\n  pipeline.batch.size: 500\n  pipeline.batch.delay: 5\n  queue.type: persisted\n  queue.max_bytes: 2gb\n  queue.memory_window: 16mb\n  pipeline.ordered: false\n- pipeline:\n    id: archive\n    workers: 1\n  config.string: \"input { pipeline { address => archive } }\"\n",
         )
         .unwrap();
         assert_eq!(p.len(), 2);
@@ -432,6 +432,8 @@ mod tests {
             2 << 30,
             "queue.type applies first"
         );
+        assert_eq!(p[0].queue_memory_window, Some(16 << 20));
+        assert_eq!(p[1].queue_memory_window, None);
         assert_eq!(p[0].ordered, Ordered::False);
         assert_eq!(p[0].queue_path, Some(PathBuf::from("data/queue/intake")));
         assert_eq!(p[1].pipeline_id, "archive");
