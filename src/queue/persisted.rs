@@ -22,9 +22,10 @@
 //! Logstash (a crash of the machine, not of the process, can lose what was not synced).
 //!
 //! Reads: a record normally reaches the workers without touching the disk again: it is
-//! also kept in memory, up to the memory bounds. When more is unread than fits, records
-//! stay on disk only ("spilled") and the workers read them back from the pages; a
-//! restart reads everything past the checkpoint this way.
+//! also kept in memory, up to the memory window (`queue.memory_window`, in bytes of
+//! records). When more is unread than fits, records stay on disk only ("spilled") and
+//! the workers read them back from the pages, each decoding its records outside the
+//! state lock; a restart reads everything past the checkpoint this way.
 //!
 //! Acks: each record handed to a worker carries a queue ack; the checkpoint moves over
 //! records in order as their acks fire Delivered. A record whose ack fails (shutdown
@@ -822,6 +823,7 @@ impl Inner {
                 }
             }
             let pos = s.read_pos;
+            let page_end = page_size.unwrap_or(0);
             let path = self.cfg.dir.join(page_name(pos.page));
             if s.read_file.as_ref().is_none_or(|(p, _)| *p != pos.page) {
                 match File::open(&path) {
@@ -840,6 +842,13 @@ impl Inner {
             let mut header = [0u8; segment::HEADER];
             let read = f.read_exact_at(&mut header, pos.offset).and_then(|()| {
                 let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
+                // A damaged length must not become a huge allocation.
+                if pos.offset + (segment::HEADER as u64) + u64::from(len) > page_end {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        "record runs past the end of its page",
+                    ));
+                }
                 let mut record = header.to_vec();
                 record.resize(segment::HEADER + len as usize, 0);
                 f.read_exact_at(
