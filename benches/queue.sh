@@ -11,6 +11,7 @@
 #   N=1000000 WORKERS=4 CONNS=16 ROUNDS=5 benches/queue.sh
 #   SLUICE=/path/to/sluice benches/queue.sh   # another build (skips cargo build)
 #   BEATS=1 benches/queue.sh         # also Beats (benches/beats_load.rs, 4 connections)
+#   ONLY='w=1' benches/queue.sh      # only the cases whose name matches (grep -E)
 #
 # A run is timed from the first byte sent to the last event out.
 # The persisted queue lives in a temporary directory under target/ (a real disk, not
@@ -24,6 +25,7 @@ BATCH=${BATCH:-125}
 CONNS=${CONNS:-8}
 ROUNDS=${ROUNDS:-3}
 BEATS=${BEATS:-0}
+ONLY=${ONLY:-}
 
 if [ -z "${SLUICE:-}" ]; then
   cargo build --release --quiet
@@ -81,6 +83,7 @@ PY
 
 run_tcp() { # round, name, conns, extra sluice flags...
   local round=$1 name=$2 conns=$3
+  if [ -n "$ONLY" ] && ! grep -qE "$ONLY" <<<"$name"; then return 0; fi
   shift 3
   local port
   port=$(free_port)
@@ -118,6 +121,7 @@ run_tcp() { # round, name, conns, extra sluice flags...
 
 run_beats() { # round, name, extra sluice flags...
   local round=$1 name=$2
+  if [ -n "$ONLY" ] && ! grep -qE "$ONLY" <<<"$name"; then return 0; fi
   shift 2
   local port
   port=$(free_port)
@@ -167,7 +171,8 @@ for (n, c) in sorted({(n, c) for _, n, c in rate}):
     ratios = [rate[(r, n, c)] / rate[(r, base, c)] for r, n2, c2 in rate
               if n2 == n and c2 == c and (r, base, c) in rate]
     rates = [rate[(r, n2, c2)] for r, n2, c2 in rate if n2 == n and c2 == c]
-    print(f"  {n:<20} x{c:<3} {statistics.median(rates):>9,.0f} events/s  "
-          f"ratio {statistics.median(ratios):.2f} (rounds: {', '.join(f'{x:.2f}' for x in ratios)})  "
+    ratio = (f"ratio {statistics.median(ratios):.2f} (rounds: {', '.join(f'{x:.2f}' for x in ratios)})"
+             if ratios else "ratio - (no memory run)")
+    print(f"  {n:<20} x{c:<3} {statistics.median(rates):>9,.0f} events/s  {ratio}  "
           f"peak RSS max {max(rss[(n, c)]):.1f} MiB")
 PY

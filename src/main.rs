@@ -101,6 +101,12 @@ struct Cli {
     #[arg(long = "queue.checkpoint.interval", value_name = "MS")]
     queue_checkpoint_interval: Option<u64>,
 
+    /// With --queue.type persisted: unread records also kept in memory, in bytes of
+    /// their pages (e.g. 64mb), so workers need not read them back from disk
+    /// [default: the smaller of 64mb and --queue.max_bytes / 4].
+    #[arg(long = "queue.memory_window", value_name = "SIZE")]
+    queue_memory_window: Option<String>,
+
     /// Bytes network inputs (beats, tcp) may hold outside the queue, all connections
     /// together (e.g. 64mb); when spent, connections stop reading [default: 128mb].
     #[arg(long = "input.memory.max_bytes", value_name = "SIZE")]
@@ -301,6 +307,11 @@ fn apply_flags(cli: &Cli, s: &mut Settings) -> anyhow::Result<()> {
     }
     if let Some(ms) = cli.queue_checkpoint_interval {
         s.queue_checkpoint_interval = Duration::from_millis(ms.max(1));
+    }
+    if let Some(size) = &cli.queue_memory_window {
+        s.queue_memory_window = Some(
+            parse_bytes(size).map_err(|e| anyhow::anyhow!("--queue.memory_window: {e}"))? as u64,
+        );
     }
     if let Some(size) = &cli.input_memory_max_bytes {
         let n = parse_bytes(size).map_err(|e| anyhow::anyhow!("--input.memory.max_bytes: {e}"))?;

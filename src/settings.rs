@@ -130,6 +130,9 @@ pub struct Settings {
     pub queue_checkpoint_writes: usize,
     /// `--queue.checkpoint.interval`: sync the persisted queue at least this often.
     pub queue_checkpoint_interval: Duration,
+    /// `--queue.memory_window`: unread persisted records also kept in memory, in bytes
+    /// [default: the smaller of 64 MiB and a quarter of the disk bound].
+    pub queue_memory_window: Option<u64>,
     /// `--dead_letter_queue.max_bytes`.
     pub dlq_max_bytes: u64,
     /// `--dead_letter_queue.storage_policy`.
@@ -179,6 +182,7 @@ impl Settings {
             queue_disk_max_bytes: 1 << 30,
             queue_checkpoint_writes: 1024,
             queue_checkpoint_interval: Duration::from_secs(1),
+            queue_memory_window: None,
             dlq_max_bytes: crate::queue::dlq::DEFAULT_MAX_BYTES,
             dlq_storage_policy: crate::queue::dlq::StoragePolicy::DropNewer,
             shutdown_timeout: Some(Duration::from_secs(60)),

@@ -8,6 +8,7 @@
 pub mod dlq;
 pub mod memory;
 pub mod persisted;
+pub mod record;
 pub mod segment;
 
 pub use memory::{MemoryQueue, QueueClosed};
@@ -47,6 +48,23 @@ impl Durable {
     }
 }
 
+/// The persisted queue's configuration from the settings.
+fn persisted_config(settings: &crate::settings::Settings) -> PersistedConfig {
+    let dir = settings
+        .queue_path
+        .clone()
+        .unwrap_or_else(|| settings.data_dir.join("queue"));
+    let mut cfg = PersistedConfig::new(dir);
+    cfg.page_capacity = settings.queue_page_capacity.max(4096);
+    cfg.max_bytes = settings.queue_disk_max_bytes.max(1);
+    cfg.checkpoint_writes = settings.queue_checkpoint_writes.max(1);
+    cfg.checkpoint_interval = settings.queue_checkpoint_interval;
+    cfg.memory_window = settings
+        .queue_memory_window
+        .unwrap_or_else(|| PersistedConfig::default_memory_window(cfg.max_bytes));
+    cfg
+}
+
 /// The queue between inputs and workers.
 pub enum Queue {
     Memory(MemoryQueue),
@@ -73,18 +91,7 @@ impl Queue {
                 settings.queue_max_bytes,
             )),
             QueueType::Persisted => {
-                let dir = settings
-                    .queue_path
-                    .clone()
-                    .unwrap_or_else(|| settings.data_dir.join("queue"));
-                let mut cfg = PersistedConfig::new(dir);
-                cfg.page_capacity = settings.queue_page_capacity.max(4096);
-                cfg.max_bytes = settings.queue_disk_max_bytes.max(1);
-                cfg.checkpoint_writes = settings.queue_checkpoint_writes.max(1);
-                cfg.checkpoint_interval = settings.queue_checkpoint_interval;
-                cfg.memory_events = settings.queue_max_events.max(1);
-                cfg.memory_bytes = settings.queue_max_bytes.max(1);
-                Queue::Persisted(PersistedQueue::open(cfg)?)
+                Queue::Persisted(PersistedQueue::open(persisted_config(settings))?)
             }
         })
     }
@@ -144,5 +151,21 @@ impl Queue {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::Settings;
+
+    #[test]
+    fn the_memory_window_is_a_quarter_of_the_disk_bound_at_most_64_mib_unless_set() {
+        let mut s = Settings::default();
+        assert_eq!(persisted_config(&s).memory_window, 64 << 20);
+        s.queue_disk_max_bytes = 1 << 20;
+        assert_eq!(persisted_config(&s).memory_window, 256 << 10);
+        s.queue_memory_window = Some(5 << 20);
+        assert_eq!(persisted_config(&s).memory_window, 5 << 20);
     }
 }

@@ -3,9 +3,9 @@
 //! event a client was told is received survives a crash of the process.
 //!
 //! Layout under `--path.queue`: pages `NNNNNNNNNN.page` in the record format of
-//! [`segment`] (one record per input batch, its events as JSON lines), a `checkpoint`
-//! file holding the position (page, byte offset) below which every record was
-//! acknowledged, and `.lock`. Pages wholly below the checkpoint are deleted.
+//! [`segment`] (one record per input batch, its events encoded as
+//! [`super::record`] describes), a `checkpoint` file holding the position (page, byte
+//! offset) below which every record was acknowledged, and `.lock`. Pages wholly below the checkpoint are deleted.
 //!
 //! Writes: a push frames its batch and appends it to the head page under a lock. A
 //! syncer thread makes pages durable: after every `checkpoint.writes` writes, every
@@ -22,18 +22,20 @@
 //! Logstash (a crash of the machine, not of the process, can lose what was not synced).
 //!
 //! Reads: a record normally reaches the workers without touching the disk again: it is
-//! also kept in memory, up to the memory bounds. When more is unread than fits, records
-//! stay on disk only ("spilled") and the workers read them back from the pages; a
-//! restart reads everything past the checkpoint this way.
+//! also kept in memory, up to the memory window (`queue.memory_window`, in bytes of
+//! records). When more is unread than fits, records stay on disk only ("spilled") and
+//! the workers read them back from the pages, each decoding its records outside the
+//! state lock; a restart reads everything past the checkpoint this way.
 //!
 //! Acks: each record handed to a worker carries a queue ack; the checkpoint moves over
 //! records in order as their acks fire Delivered. A record whose ack fails (shutdown
 //! before delivery) holds the checkpoint, so the next start replays it.
 
+pub use super::record::{decode_events, encode_events};
 use super::segment::{self, DirLock, LockError};
 use super::{Durable, QueueClosed};
 use crate::batch::{Ack, AckStatus, Batch};
-use crate::event::{Event, Timestamp, Value};
+use crate::event::Event;
 use crate::metrics;
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
@@ -65,10 +67,13 @@ pub struct PersistedConfig {
     pub checkpoint_writes: usize,
     /// `--queue.checkpoint.interval`: sync at least this often while writes are pending.
     pub checkpoint_interval: Duration,
-    /// Unread events kept in memory as well as on disk, at most.
-    pub memory_events: usize,
-    /// Unread (approximate) bytes kept in memory as well as on disk, at most.
-    pub memory_bytes: usize,
+    /// `--queue.memory_window`: unread records kept in memory as well as on disk, at
+    /// most, in bytes of their on-disk records (their events take a few times more).
+    /// Workers take these without reading the pages back; past it, records wait on disk
+    /// only until the workers catch up. Sized in bytes rather than events so that under
+    /// a normal load (workers keeping up, bursts of many connections) nothing has to
+    /// be read back and decoded.
+    pub memory_window: u64,
 }
 
 impl PersistedConfig {
@@ -79,9 +84,14 @@ impl PersistedConfig {
             max_bytes: 1 << 30,
             checkpoint_writes: 1024,
             checkpoint_interval: Duration::from_secs(1),
-            memory_events: 1024,
-            memory_bytes: 64 << 20,
+            memory_window: PersistedConfig::default_memory_window(1 << 30),
         }
+    }
+
+    /// The memory window when none is set: a quarter of `queue.max_bytes`, at most
+    /// 64 MiB, so a small queue keeps a small window.
+    pub fn default_memory_window(max_bytes: u64) -> u64 {
+        (max_bytes / 4).min(64 << 20)
     }
 }
 
@@ -141,51 +151,27 @@ fn read_checkpoint(path: &Path) -> Option<Pos> {
     })
 }
 
-/// Encodes events as one record payload: a JSON line per event, `[fields, metadata]`
-/// when the event carries metadata (which the queue must keep for the filters).
-pub fn encode_events(events: &[Event], out: &mut Vec<u8>) {
-    for e in events {
-        match e.metadata().filter(|m| !m.is_empty()) {
-            None => e.write_json(out),
-            Some(meta) => {
-                out.push(b'[');
-                e.write_json(out);
-                out.push(b',');
-                let _ = serde_json::to_writer(&mut *out, meta);
-                out.push(b']');
-            }
-        }
-        out.push(b'\n');
-    }
-}
-
-/// Decodes what [`encode_events`] wrote.
-pub fn decode_events(payload: &[u8], out: &mut Vec<Event>) -> Result<(), String> {
-    let now = Timestamp::now();
-    for line in payload.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-        let value: Value = serde_json::from_slice(line).map_err(|e| e.to_string())?;
-        match value {
-            Value::Map(fields) => out.push(Event::from_map(fields, now)),
-            Value::Array(mut parts) if parts.len() == 2 => {
-                let meta = parts.pop();
-                let fields = parts.pop();
-                let (Some(Value::Map(fields)), Some(Value::Map(meta))) = (fields, meta) else {
-                    return Err("an event with metadata is not [object, object]".into());
-                };
-                let mut e = Event::from_map(fields, now);
-                e.metadata_mut().extend(meta);
-                out.push(e);
-            }
-            _ => return Err("a queued event is not a JSON object".into()),
-        }
-    }
-    Ok(())
-}
-
-/// A record kept in memory for the workers, and where it ends on disk.
+/// A record kept in memory for the workers, where it ends on disk, and its size there
+/// (what it counts against the memory window).
 struct Ready {
     batch: Batch,
     end: Pos,
+    record_len: u64,
+}
+
+/// The next record for a worker, with its queue ack.
+enum Next {
+    InMemory(Batch),
+    OnDisk(OnDisk),
+}
+
+/// A record read back from disk, still to be decoded (outside the state lock).
+struct OnDisk {
+    /// The framed record, header included.
+    record: Vec<u8>,
+    /// Where it starts, for the log line if it does not decode.
+    at: Pos,
+    ack: Ack,
 }
 
 /// A record handed to a worker and not yet acknowledged.
@@ -208,12 +194,13 @@ struct State {
     unsynced_acks: VecDeque<(u64, Batch)>,
     /// The next record a worker has not started.
     read_pos: Pos,
-    /// The rest of a record a worker took only part of; served first.
-    partial: Option<Batch>,
+    /// The rest of records a worker took only part of, oldest first; served first.
+    partial: VecDeque<Batch>,
     /// Records in memory, in order, all at or after `read_pos`.
     memory: VecDeque<Ready>,
     memory_events: usize,
-    memory_bytes: usize,
+    /// Bytes of the records in `memory` (their on-disk size), at most the window.
+    memory_bytes: u64,
     /// Records past the memory ones exist only on disk: read them from `read_pos`
     /// once `memory` is empty.
     spilled: bool,
@@ -399,7 +386,7 @@ impl PersistedQueue {
             unsynced_writes: 0,
             unsynced_acks: VecDeque::new(),
             read_pos: ack_pos,
-            partial: None,
+            partial: VecDeque::new(),
             memory: VecDeque::new(),
             memory_events: 0,
             memory_bytes: 0,
@@ -454,12 +441,11 @@ impl PersistedQueue {
         if batch.is_empty() {
             return Ok(Durable::now());
         }
-        let mut record = Vec::with_capacity(batch.bytes() + 64);
-        {
-            let mut payload = Vec::with_capacity(batch.bytes() + 64);
-            encode_events(&batch.events, &mut payload);
-            segment::frame(&payload, &mut record);
-        }
+        // Encoded in place after room for the header: no copy of the payload.
+        let mut record = Vec::with_capacity(segment::HEADER + batch.bytes() + 64);
+        record.resize(segment::HEADER, 0);
+        encode_events(&batch.events, &mut record);
+        segment::seal(&mut record);
         let inner = &self.inner;
         let mut blocked = false;
         let seq = loop {
@@ -492,7 +478,7 @@ impl PersistedQueue {
                     match inner.append(&mut s, &record) {
                         Ok(end) => {
                             let events = std::mem::take(&mut batch.events);
-                            inner.place(&mut s, events, batch.bytes(), end);
+                            inner.place(&mut s, events, batch.bytes(), &record, end);
                             s.written += 1;
                             s.unsynced_writes += 1;
                             let seq = s.written;
@@ -658,18 +644,17 @@ impl Inner {
         Ok(Pos { page, offset: size })
     }
 
-    /// Keeps a written record in memory for the workers when it fits and nothing is
-    /// spilled before it; otherwise the workers will read it from disk.
-    fn place(&self, s: &mut State, events: Vec<Event>, bytes: usize, end: Pos) {
-        if !s.spilled
-            && s.memory_events < self.cfg.memory_events
-            && s.memory_bytes < self.cfg.memory_bytes
-        {
+    /// Keeps a written record in memory for the workers when it fits in the window and
+    /// nothing is spilled before it; otherwise the workers will read it from disk.
+    fn place(&self, s: &mut State, events: Vec<Event>, bytes: usize, record: &[u8], end: Pos) {
+        let record_len = record.len() as u64;
+        if !s.spilled && s.memory_bytes + record_len <= self.cfg.memory_window {
             s.memory_events += events.len();
-            s.memory_bytes += bytes;
+            s.memory_bytes += record_len;
             s.memory.push_back(Ready {
                 batch: Batch::with_bytes(events, Ack::none(), bytes),
                 end,
+                record_len,
             });
         } else {
             s.spilled = true;
@@ -678,52 +663,91 @@ impl Inner {
 
     /// Takes up to `max` events without waiting: the rest of a partly taken record,
     /// then records in memory, then records on disk.
+    ///
+    /// A record read back from disk is decoded after the state lock is released, so
+    /// workers decode in parallel and never hold up writers while they do.
     fn take(self: &Arc<Self>, max: usize) -> Option<Batch> {
-        let mut s = self.lock();
         let mut out: Option<Batch> = None;
         loop {
-            let have = out.as_ref().map_or(0, Batch::len);
-            if have >= max {
-                break;
+            let mut s = self.lock();
+            let mut raw = None;
+            loop {
+                let have = out.as_ref().map_or(0, Batch::len);
+                if have >= max {
+                    break;
+                }
+                let want = max - have;
+                let mut piece = match s.partial.pop_front() {
+                    Some(p) => p,
+                    None => match self.next_record(&mut s) {
+                        Some(Next::InMemory(b)) => b,
+                        // Its event count is known only once decoded.
+                        Some(Next::OnDisk(r)) => {
+                            raw = Some(r);
+                            break;
+                        }
+                        None => break,
+                    },
+                };
+                if piece.len() > want {
+                    let front = piece.split_front(want);
+                    s.partial.push_front(piece);
+                    piece = front;
+                }
+                match out.as_mut() {
+                    Some(o) => o.merge(piece),
+                    None => out = Some(piece),
+                }
             }
-            let want = max - have;
-            let mut piece = match s.partial.take() {
-                Some(p) => p,
-                None => match self.next_record(&mut s) {
-                    Some(b) => b,
-                    None => break,
-                },
+            let more = !s.partial.is_empty() || !s.memory.is_empty() || s.spilled;
+            drop(s);
+            let Some(raw) = raw else {
+                if out.is_some() && more {
+                    self.readable.notify_one();
+                }
+                return out;
             };
-            if piece.len() > want {
-                let front = piece.split_front(want);
-                s.partial = Some(piece);
+            let have = out.as_ref().map_or(0, Batch::len);
+            let mut piece = self.decode(raw);
+            if piece.len() > max - have {
+                let front = piece.split_front(max - have);
+                // Older than anything not yet taken: served next.
+                self.lock().partial.push_front(piece);
                 piece = front;
             }
-            match out.as_mut() {
-                Some(o) => o.merge(piece),
-                None => out = Some(piece),
+            // Dropped here if empty: a record with nothing to deliver is acked at once.
+            if !piece.is_empty() {
+                match out.as_mut() {
+                    Some(o) => o.merge(piece),
+                    None => out = Some(piece),
+                }
             }
+            // Room left: go on with the next records.
         }
-        let more = s.partial.is_some() || !s.memory.is_empty() || s.spilled;
-        drop(s);
-        if out.is_some() && more {
-            self.readable.notify_one();
+    }
+
+    /// Decodes a record read back from disk into a batch carrying its queue ack. A
+    /// record that does not decode is logged and counted, and gives an empty batch.
+    fn decode(&self, raw: OnDisk) -> Batch {
+        let mut events = Vec::new();
+        if let Err(e) = decode_events(&raw.record[segment::HEADER..], &mut events) {
+            let path = self.cfg.dir.join(page_name(raw.at.page));
+            self.damaged(&path, raw.at.offset, &e);
+            events.clear();
         }
-        out
+        Batch::with_bytes(events, raw.ack, raw.record.len())
     }
 
     /// Starts the next unread record: gives it an ack that moves the checkpoint.
-    fn next_record(self: &Arc<Self>, s: &mut State) -> Option<Batch> {
+    fn next_record(self: &Arc<Self>, s: &mut State) -> Option<Next> {
         loop {
-            let (events, bytes, end) = if let Some(r) = s.memory.pop_front() {
+            let (source, end) = if let Some(r) = s.memory.pop_front() {
                 s.memory_events -= r.batch.len();
-                s.memory_bytes = s.memory_bytes.saturating_sub(r.batch.bytes());
-                let bytes = r.batch.bytes();
-                let mut b = r.batch;
-                (std::mem::take(&mut b.events), bytes, r.end)
+                s.memory_bytes -= r.record_len;
+                (Ok(r.batch), r.end)
             } else if s.spilled {
                 match self.read_from_disk(s) {
-                    Some(Ok(r)) => r,
+                    Some(Ok((record, at, end))) => (Err((record, at)), end),
                     Some(Err(())) => continue,
                     None => return None,
                 }
@@ -731,8 +755,8 @@ impl Inner {
                 return None;
             };
             s.read_pos = end;
-            if events.is_empty() {
-                // Nothing to deliver (a record that did not decode): acked at once.
+            if source.as_ref().is_ok_and(Batch::is_empty) {
+                // Nothing to deliver: acked at once.
                 s.in_flight.push_back(InFlight { end, acked: true });
                 let id = s.first_id + s.in_flight.len() as u64 - 1;
                 self.acked(s, id, AckStatus::Delivered);
@@ -747,15 +771,26 @@ impl Inner {
                     inner.acked(&mut s, id, status);
                 }
             });
-            return Some(Batch::with_bytes(events, ack, bytes));
+            return Some(match source {
+                Ok(mut batch) => {
+                    let bytes = batch.bytes();
+                    Next::InMemory(Batch::with_bytes(
+                        std::mem::take(&mut batch.events),
+                        ack,
+                        bytes,
+                    ))
+                }
+                Err((record, at)) => Next::OnDisk(OnDisk { record, at, ack }),
+            });
         }
     }
 
-    /// Reads the record at `read_pos` from its page. `None` when the reader caught up
-    /// with the writer (then nothing is spilled any more); `Err` when a damaged record
-    /// made it skip (already logged and counted).
+    /// Reads the record at `read_pos` from its page (checked, not decoded): the record
+    /// with its header, where it starts and where it ends. `None` when the reader
+    /// caught up with the writer (then nothing is spilled any more); `Err` when a
+    /// damaged record made it skip (already logged and counted).
     #[allow(clippy::type_complexity)]
-    fn read_from_disk(&self, s: &mut State) -> Option<Result<(Vec<Event>, usize, Pos), ()>> {
+    fn read_from_disk(&self, s: &mut State) -> Option<Result<(Vec<u8>, Pos, Pos), ()>> {
         loop {
             let head = s.head_end();
             if s.read_pos >= head {
@@ -788,6 +823,7 @@ impl Inner {
                 }
             }
             let pos = s.read_pos;
+            let page_end = page_size.unwrap_or(0);
             let path = self.cfg.dir.join(page_name(pos.page));
             if s.read_file.as_ref().is_none_or(|(p, _)| *p != pos.page) {
                 match File::open(&path) {
@@ -806,6 +842,13 @@ impl Inner {
             let mut header = [0u8; segment::HEADER];
             let read = f.read_exact_at(&mut header, pos.offset).and_then(|()| {
                 let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
+                // A damaged length must not become a huge allocation.
+                if pos.offset + (segment::HEADER as u64) + u64::from(len) > page_end {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        "record runs past the end of its page",
+                    ));
+                }
                 let mut record = header.to_vec();
                 record.resize(segment::HEADER + len as usize, 0);
                 f.read_exact_at(
@@ -834,12 +877,7 @@ impl Inner {
                 page: pos.page,
                 offset: pos.offset + record.len() as u64,
             };
-            let mut events = Vec::new();
-            if let Err(e) = decode_events(&record[segment::HEADER..], &mut events) {
-                self.damaged(&path, pos.offset, &e);
-                events.clear();
-            }
-            return Some(Ok((events, record.len(), end)));
+            return Some(Ok((record, pos, end)));
         }
     }
 

@@ -33,6 +33,16 @@ pub fn frame(payload: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(payload);
 }
 
+/// Frames a record whose payload was written after [`HEADER`] bytes of room: fills in
+/// the header, as [`frame`] would have written it.
+pub fn seal(record: &mut [u8]) {
+    let Some((header, payload)) = record.split_at_mut_checked(HEADER) else {
+        return;
+    };
+    header[..4].copy_from_slice(&(payload.len() as u32).to_le_bytes());
+    header[4..].copy_from_slice(&crc32c::crc32c(payload).to_le_bytes());
+}
+
 /// The record at `at`, if one is complete and intact there: its payload range.
 pub fn record_at(bytes: &[u8], at: usize) -> Option<Range<usize>> {
     let header = bytes.get(at..at.checked_add(HEADER)?)?;
@@ -75,9 +85,12 @@ impl Scan {
 }
 
 /// Reads the records of `bytes` from `start`. A record whose CRC fails is skipped when
-/// its length leads to an intact record (or exactly to the end), since then only its
-/// payload was damaged; otherwise the rest of the segment cannot be framed and is
-/// reported damaged as a whole.
+/// its length leads to an intact record, since then only its payload was damaged;
+/// when its length is damaged too, the scan looks for the next offset where an intact
+/// record starts (length and CRC32C both matching) and goes on from there, so one bad
+/// header does not take the records after it along. Only when no intact record
+/// follows is the rest reported damaged as a whole (a torn tail when nothing intact
+/// came after the damage).
 pub fn scan(bytes: &[u8], start: usize) -> Scan {
     let mut out = Scan {
         valid_end: start.min(bytes.len()),
@@ -99,10 +112,16 @@ pub fn scan(bytes: &[u8], start: usize) -> Scan {
                 out.damaged.push(at..n);
                 at = n;
             }
-            _ => {
-                out.damaged.push(at..bytes.len());
-                break;
-            }
+            _ => match (at + 1..bytes.len()).find(|&n| record_at(bytes, n).is_some()) {
+                Some(n) => {
+                    out.damaged.push(at..n);
+                    at = n;
+                }
+                None => {
+                    out.damaged.push(at..bytes.len());
+                    break;
+                }
+            },
         }
     }
     out
@@ -198,6 +217,16 @@ mod tests {
     }
 
     #[test]
+    fn a_sealed_record_is_what_frame_writes() {
+        let mut framed = Vec::new();
+        frame(b"payload", &mut framed);
+        let mut sealed = vec![0; HEADER];
+        sealed.extend_from_slice(b"payload");
+        seal(&mut sealed);
+        assert_eq!(sealed, framed);
+    }
+
+    #[test]
     fn reads_back_what_was_framed() {
         let bytes = segment(&[b"one", b"two", b"three"]);
         let s = scan(&bytes, 0);
@@ -229,6 +258,17 @@ mod tests {
         let got: Vec<&[u8]> = s.records.iter().map(|r| &bytes[r.clone()]).collect();
         assert_eq!(got, vec![&b"aaaa"[..], b"cccc"]);
         assert_eq!(s.damaged.len(), 1);
+        assert!(!s.torn_tail(bytes.len()));
+    }
+
+    #[test]
+    fn a_flipped_bit_in_a_length_costs_one_record_not_the_rest() {
+        let mut bytes = segment(&[b"aaaa", b"bbbb", b"cccc", b"dddd"]);
+        bytes[HEADER + 4 + 2] ^= 0x01; // the length of "bbbb": 65,540
+        let s = scan(&bytes, 0);
+        let got: Vec<&[u8]> = s.records.iter().map(|r| &bytes[r.clone()]).collect();
+        assert_eq!(got, vec![&b"aaaa"[..], b"cccc", b"dddd"]);
+        assert_eq!(s.damaged, vec![HEADER + 4..2 * (HEADER + 4)]);
         assert!(!s.torn_tail(bytes.len()));
     }
 

@@ -109,6 +109,7 @@ const PIPELINE_KEYS: &[&str] = &[
     "queue.page_capacity",
     "queue.checkpoint.writes",
     "queue.checkpoint.interval",
+    "queue.memory_window",
     "dead_letter_queue.max_bytes",
     "dead_letter_queue.storage_policy",
     "path.dead_letter_queue",
@@ -361,6 +362,7 @@ fn set(s: &mut Settings, key: &str, value: &str) -> Result<(), SetError> {
         "queue.checkpoint.interval" => {
             s.queue_checkpoint_interval = Duration::from_millis(count(1)? as u64)
         }
+        "queue.memory_window" => s.queue_memory_window = Some(bytes()? as u64),
         "dead_letter_queue.max_bytes" => s.dlq_max_bytes = bytes()? as u64,
         "dead_letter_queue.storage_policy" => {
             s.dlq_storage_policy =
@@ -416,7 +418,7 @@ mod tests {
     #[test]
     fn entries_take_logstash_keys_flat_or_nested() {
         let p = read(
-            "- pipeline.id: intake\n  path.config: conf.d/*.conf\n  pipeline.workers: 3\n  pipeline.batch.size: 500\n  pipeline.batch.delay: 5\n  queue.type: persisted\n  queue.max_bytes: 2gb\n  pipeline.ordered: false\n- pipeline:\n    id: archive\n    workers: 1\n  config.string: \"input { pipeline { address => archive } }\"\n",
+            "- pipeline.id: intake\n  path.config: conf.d/*.conf\n  pipeline.workers: 3\n  pipeline.batch.size: 500\n  pipeline.batch.delay: 5\n  queue.type: persisted\n  queue.max_bytes: 2gb\n  queue.memory_window: 16mb\n  pipeline.ordered: false\n- pipeline:\n    id: archive\n    workers: 1\n  config.string: \"input { pipeline { address => archive } }\"\n",
         )
         .unwrap();
         assert_eq!(p.len(), 2);
@@ -430,6 +432,8 @@ mod tests {
             2 << 30,
             "queue.type applies first"
         );
+        assert_eq!(p[0].queue_memory_window, Some(16 << 20));
+        assert_eq!(p[1].queue_memory_window, None);
         assert_eq!(p[0].ordered, Ordered::False);
         assert_eq!(p[0].queue_path, Some(PathBuf::from("data/queue/intake")));
         assert_eq!(p[1].pipeline_id, "archive");
