@@ -685,6 +685,41 @@ mod tests {
     }
 
     #[test]
+    fn top_level_keys_are_written_as_field_references_would_be() {
+        // A plain name replaces the field in place; a repeated key becomes an array;
+        // brackets nest; `@timestamp` is read as a time; `@metadata` alone cannot hold a
+        // string, so the event is tagged.
+        let mut opts = Options::from_text("kv", "filter", "").unwrap();
+        let k = Kv::build(&mut opts).unwrap();
+        let mut e = Event::new();
+        e.insert_field("level", "old");
+        e.insert_field(
+            "message",
+            "level=new x=1 x=2 [http][status]=200 @timestamp=2026-11-30T12:00:00Z",
+        );
+        assert_eq!(k.apply(&mut e), Outcome::Success);
+        assert_eq!(e.get_str("level"), Some("new"));
+        assert_eq!(
+            e.fields().get_index_of("level"),
+            Some(2),
+            "replaced where it was"
+        );
+        assert_eq!(
+            e.get_field("x"),
+            Some(&Value::Array(vec![Value::from("1"), Value::from("2")]))
+        );
+        let status = FieldRef::parse("[http][status]").unwrap();
+        assert_eq!(e.get(&status), Some(&Value::from("200")));
+        assert!(
+            matches!(e.get_field("@timestamp"), Some(Value::Timestamp(_))),
+            "{:?}",
+            e.get_field("@timestamp")
+        );
+        let e = kv("", "@metadata=x");
+        assert!(e.has_tag("_kv_filter_error"));
+    }
+
+    #[test]
     fn source_that_holds_no_text_is_left_alone() {
         let mut opts = Options::from_text("kv", "filter", "").unwrap();
         let k = Kv::build(&mut opts).unwrap();
