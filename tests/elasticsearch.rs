@@ -642,6 +642,8 @@ mod scripted {
         pub indexed: Vec<Item>,
         /// Connections accepted.
         pub connections: usize,
+        /// Every request's head (request line and headers), in arrival order.
+        pub heads: Vec<String>,
     }
 
     pub struct Server {
@@ -718,6 +720,10 @@ mod scripted {
         pub fn connections(&self) -> usize {
             self.record.lock().unwrap().connections
         }
+
+        pub fn heads(&self) -> Vec<String> {
+            self.record.lock().unwrap().heads.clone()
+        }
     }
 
     impl Drop for Server {
@@ -757,6 +763,7 @@ mod scripted {
                     Ok(n) => seen.extend_from_slice(&buf[..n]),
                 }
             };
+            record.lock().unwrap().heads.push(head.clone());
             let request_line = head.lines().next().unwrap_or("").to_string();
             let mut parts = request_line.split_whitespace();
             let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
@@ -1297,4 +1304,316 @@ async fn a_server_killed_and_restarted_mid_run_loses_nothing() {
     let duplicates: usize = indexed.values().map(|n| n - 1).sum();
     eprintln!("server killed after {before} documents; {duplicates} indexed twice");
     assert!(server.connections() >= 2, "sluice did not reconnect");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn custom_headers_go_with_every_request_and_never_into_the_log() {
+    let _serial = SERIAL.lock().await;
+    let server =
+        scripted::Server::start(|_, items| scripted::Answer::Items(vec![201; items.len()])).await;
+    let data = tempfile::tempdir().unwrap();
+    let template = data.path().join("template.json");
+    std::fs::write(&template, r#"{"index_patterns": ["scripted"]}"#).unwrap();
+    let extra = format!(
+        r#"custom_headers => {{ "X-Tenant" => "blue" "X-Api-Token" => "t0ken-never-logged" }}
+           template => "{}" template_name => "scripted""#,
+        template.display()
+    );
+    let config = scripted_config(&format!("\"127.0.0.1:{}\"", server.port), 20, &extra);
+    let mut child = start_sluice(&config, data.path());
+    let log = wait_exit(&mut child, Duration::from_secs(60));
+    assert_eq!(server.indexed().len(), 20);
+    let heads = server.heads();
+    assert!(
+        heads
+            .iter()
+            .any(|h| h.starts_with("PUT /_template/scripted")),
+        "the template request is among those checked: {heads:?}"
+    );
+    assert!(heads.iter().any(|h| h.starts_with("POST /_bulk")));
+    for head in &heads {
+        let lower = head.to_ascii_lowercase();
+        assert!(lower.contains("\r\nx-tenant: blue"), "{head}");
+        assert!(
+            lower.contains("\r\nx-api-token: t0ken-never-logged"),
+            "{head}"
+        );
+    }
+    assert!(
+        !log.contains("t0ken"),
+        "a header value reached the log:\n{log}"
+    );
+    let test = sluice().args(["-t", "-e", &config]).output().unwrap();
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&test.stdout),
+        String::from_utf8_lossy(&test.stderr)
+    );
+    assert!(test.status.success(), "{printed}");
+    assert!(!printed.contains("t0ken"), "{printed}");
+}
+
+/// A document indexed straight into osmem-server with an external version.
+async fn put_versioned(server: &Server, index: &str, id: &str, version: i64, body: Value) {
+    let (status, v) = http(
+        reqwest::Method::PUT,
+        &server.url(&format!(
+            "/{index}/_doc/{id}?version={version}&version_type=external&refresh=true"
+        )),
+        Some(body),
+    )
+    .await;
+    assert!(status == 200 || status == 201, "{status} {v}");
+}
+
+/// Runs `generator { lines => ... } → elasticsearch { extra }` against `server`
+/// and returns the log once it is done.
+fn run_lines(server: &Server, data: &std::path::Path, lines: &[&str], extra: &str) -> String {
+    let lines = lines
+        .iter()
+        .map(|l| format!("'{l}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let config = format!(
+        r#"input {{ generator {{ count => 1 lines => [{lines}] codec => json }} }}
+        output {{ elasticsearch {{
+            hosts => ["127.0.0.1:{}"]
+            retry_initial_interval => 0.05
+            retry_max_interval => 0.2
+            {extra}
+        }} }}"#,
+        server.port
+    );
+    let mut child = start_sluice(&config, data);
+    wait_exit(&mut child, Duration::from_secs(60))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn external_versions_keep_the_newest_document_and_stale_ones_are_not_retried() {
+    let _serial = SERIAL.lock().await;
+    let server = Server::start();
+    put_versioned(&server, "versioned", "a", 5, json!({"n": "five"})).await;
+    let data = tempfile::tempdir().unwrap();
+    let log = run_lines(
+        &server,
+        data.path(),
+        &[
+            r#"{"id": "a", "v": 3, "n": "three"}"#,
+            r#"{"id": "b", "v": 7, "n": "seven"}"#,
+            r#"{"id": "c", "v": "x", "n": "no version"}"#,
+        ],
+        r#"index => "versioned" document_id => "%{id}" version => "%{v}" version_type => "external""#,
+    );
+    let (_, a) = http(reqwest::Method::GET, &server.url("/versioned/_doc/a"), None).await;
+    assert_eq!(a["_version"], 5, "the stale version was written: {a}");
+    assert_eq!(a["_source"]["n"], "five");
+    let (_, b) = http(reqwest::Method::GET, &server.url("/versioned/_doc/b"), None).await;
+    assert_eq!(b["_version"], 7, "{b}");
+    assert_eq!(b["_source"]["n"], "seven");
+    // The stale document is no dead letter; the one without a version is.
+    let dead = dead_letters(data.path());
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(dead[0]["event"]["id"], "c");
+    assert!(
+        dead[0]["reason"].as_str().unwrap().contains("version"),
+        "{}",
+        dead[0]
+    );
+    assert!(
+        log.contains("newer external version"),
+        "the stale document is logged:\n{log}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scripted_updates_reach_the_server_as_scripts() {
+    let _serial = SERIAL.lock().await;
+    let server = Server::start();
+    let data = tempfile::tempdir().unwrap();
+    // osmem-server runs no scripts: it creates a missing document from the upsert and
+    // refuses a script on an existing one (HTTP 400), which shows the script was sent.
+    put_versioned(&server, "scripted-updates", "old", 1, json!({"n": 1})).await;
+    run_lines(
+        &server,
+        data.path(),
+        &[r#"{"id": "new", "n": 2}"#, r#"{"id": "old", "n": 3}"#],
+        r#"index => "scripted-updates" action => update document_id => "%{id}"
+           script => "ctx._source.n += params.event.n" doc_as_upsert => true"#,
+    );
+    let (_, new) = http(
+        reqwest::Method::GET,
+        &server.url("/scripted-updates/_doc/new"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        new["_source"]["n"], 2,
+        "doc_as_upsert creates the event: {new}"
+    );
+    let dead = dead_letters(data.path());
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(dead[0]["event"]["id"], "old");
+    assert_eq!(dead[0]["status"], 400);
+    assert!(
+        dead[0]["reason"].as_str().unwrap().contains("script"),
+        "{}",
+        dead[0]
+    );
+}
+
+/// A throwaway CA with a server certificate for 127.0.0.1 and a client certificate,
+/// as PEM files, and a TLS proxy that demands a client certificate from that CA before
+/// it forwards a connection to osmem-server.
+mod mutual_tls {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    use std::path::{Path, PathBuf};
+    use std::sync::Arc;
+
+    pub struct Pki {
+        pub ca: PathBuf,
+        pub client_cert: PathBuf,
+        pub client_key: PathBuf,
+        /// The key file's text, to check it never reaches a log.
+        pub client_key_pem: String,
+        server: rustls::ServerConfig,
+    }
+
+    pub fn pki(dir: &Path) -> Pki {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "sluice test ca");
+        let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+        let issuer = Issuer::new(ca_params, ca_key);
+        let server_key = KeyPair::generate().unwrap();
+        let server = CertificateParams::new(vec!["127.0.0.1".into()])
+            .unwrap()
+            .signed_by(&server_key, &issuer)
+            .unwrap();
+        let client_key = KeyPair::generate().unwrap();
+        let client = CertificateParams::new(vec!["sluice".into()])
+            .unwrap()
+            .signed_by(&client_key, &issuer)
+            .unwrap();
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(ca_cert.der().clone()).unwrap();
+        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            Arc::new(roots),
+            provider.clone(),
+        )
+        .build()
+        .unwrap();
+        let server = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(
+                vec![CertificateDer::from(server.der().to_vec())],
+                PrivateKeyDer::try_from(server_key.serialize_der()).unwrap(),
+            )
+            .unwrap();
+        let write = |name: &str, text: &str| {
+            let p = dir.join(name);
+            std::fs::write(&p, text).unwrap();
+            p
+        };
+        let client_key_pem = client_key.serialize_pem();
+        Pki {
+            ca: write("ca.pem", &ca_cert.pem()),
+            client_cert: write("client.pem", &client.pem()),
+            client_key: write("client.key", &client_key_pem),
+            client_key_pem,
+            server,
+        }
+    }
+
+    /// Listens on a free port; each connection that completes the handshake (with a
+    /// client certificate) is forwarded to `upstream`. Returns the port.
+    pub async fn proxy(pki: &Pki, upstream: u16) -> u16 {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(pki.server.clone()));
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let Ok(mut tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let Ok(mut up) = tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await
+                    else {
+                        return;
+                    };
+                    let _ = tokio::io::copy_bidirectional(&mut tls, &mut up).await;
+                });
+            }
+        });
+        port
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_certificate_opens_a_server_that_demands_one() {
+    let _serial = SERIAL.lock().await;
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let pki = mutual_tls::pki(dir.path());
+    let port = mutual_tls::proxy(&pki, server.port).await;
+    let output = |with_cert: bool| {
+        let cert = if with_cert {
+            format!(
+                r#"ssl_certificate => "{}" ssl_key => "{}""#,
+                pki.client_cert.display(),
+                pki.client_key.display()
+            )
+        } else {
+            String::new()
+        };
+        format!(
+            r#"input {{ generator {{ count => 50 message => "mtls" }} }}
+            output {{ elasticsearch {{
+                hosts => ["https://127.0.0.1:{port}"] index => "mtls"
+                ssl_certificate_authorities => ["{}"] {cert}
+                retry_initial_interval => 0.05 retry_max_interval => 0.2
+            }} }}"#,
+            pki.ca.display()
+        )
+    };
+    // Without a certificate the handshake fails: nothing is indexed, and the failure
+    // is logged and retried.
+    let data = tempfile::tempdir().unwrap();
+    let child = start_sluice(&output(false), data.path());
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let log = stop(child);
+    assert_eq!(count(&server, "mtls").await, 0);
+    assert!(
+        log.contains("bulk request failed"),
+        "the handshake failure is logged:\n{log}"
+    );
+    // With it, every event arrives.
+    let data = tempfile::tempdir().unwrap();
+    let config = output(true);
+    let mut child = start_sluice(&config, data.path());
+    let log = wait_exit(&mut child, Duration::from_secs(60));
+    assert_eq!(count(&server, "mtls").await, 50, "{log}");
+    let key_body = pki
+        .client_key_pem
+        .lines()
+        .nth(1)
+        .expect("a PEM key has a body line");
+    let test = sluice().args(["-t", "-e", &config]).output().unwrap();
+    let printed = format!(
+        "{log}{}{}",
+        String::from_utf8_lossy(&test.stdout),
+        String::from_utf8_lossy(&test.stderr)
+    );
+    assert!(test.status.success(), "{printed}");
+    assert!(
+        !printed.contains(key_body),
+        "the key reached a log:\n{printed}"
+    );
 }

@@ -199,6 +199,53 @@ fn options_real_configs_use_are_accepted() {
 }
 
 #[test]
+fn headers_versions_client_certificates_and_scripts_are_read_with_logstash_defaults() {
+    use sluice::outputs::elasticsearch::{ScriptKind, VersionType};
+    let cfg = config(
+        r#"custom_headers => { "X-Tenant" => "blue" "Authorization" => "Bearer t0ken" }
+           version => "%{[@metadata][v]}" version_type => "external_gte"
+           ssl_certificate => "/etc/c.pem" ssl_key => "/etc/c.key""#,
+    )
+    .unwrap();
+    assert_eq!(cfg.custom_headers.len(), 2);
+    assert_eq!(cfg.custom_headers[1].1.expose(), "Bearer t0ken");
+    assert!(
+        !format!("{cfg:?}").contains("t0ken"),
+        "header values are never printed"
+    );
+    assert_eq!(cfg.version.as_ref().unwrap().source(), "%{[@metadata][v]}");
+    assert_eq!(cfg.version_type, Some(VersionType::ExternalGte));
+    let cc = cfg.tls.client_certificate.as_ref().unwrap();
+    assert_eq!(cc.certificate, PathBuf::from("/etc/c.pem"));
+    assert_eq!(cc.key, PathBuf::from("/etc/c.key"));
+    assert_eq!(cfg.retry_on_conflict, 1);
+    assert!(cfg.script.is_none());
+
+    let cfg = config(
+        r#"action => update document_id => "%{id}" script => "ctx._source.n += 1"
+           retry_on_conflict => 5"#,
+    )
+    .unwrap();
+    let s = cfg.script.unwrap();
+    assert_eq!(s.kind, ScriptKind::Inline);
+    assert_eq!(s.lang.as_deref(), Some("painless"));
+    assert_eq!(s.var_name, "event");
+    assert!(!s.scripted_upsert);
+    assert_eq!(cfg.retry_on_conflict, 5);
+    let s = config(
+        r#"action => update document_id => "%{id}" script => "bump" script_type => ["indexed"]
+           script_lang => "" script_var_name => "doc" scripted_upsert => true"#,
+    )
+    .unwrap()
+    .script
+    .unwrap();
+    assert_eq!(s.kind, ScriptKind::Indexed);
+    assert_eq!(s.lang, None);
+    assert_eq!(s.var_name, "doc");
+    assert!(s.scripted_upsert);
+}
+
+#[test]
 fn old_and_new_names_and_credentials() {
     let cfg =
         config(r#"ssl_certificate_verification => false hosts => ["https://es:9200"]"#).unwrap();
@@ -303,9 +350,25 @@ fn options_that_cannot_be_honoured_are_refused_with_why() {
     for (body, why) in [
         (r#"cloud_id => "x""#, "Elastic Cloud"),
         (r#"cloud_auth => "u:p""#, "Elastic Cloud"),
-        (r#"ssl_certificate => "/c.pem""#, "client certificates"),
-        (r#"ssl_key => "/k.pem""#, "client certificates"),
-        (r#"ssl_keystore_path => "/k.p12""#, "keystores"),
+        (r#"ssl_keystore_path => "/k.p12""#, "ssl_certificate"),
+        (r#"ssl_certificate => "/c.pem""#, "needs `ssl_key`"),
+        (r#"ssl_key => "/k.pem""#, "needs `ssl_certificate`"),
+        (r#"custom_headers => { "Bad Name" => "b" }"#, "header name"),
+        (
+            "custom_headers => { \"X-A\" => \"two\nlines\" }",
+            "header value",
+        ),
+        (
+            r#"version => "seven" version_type => external"#,
+            "non-negative integer",
+        ),
+        (r#"version_type => "force""#, "removed"),
+        (r#"version_type => "newest""#, "external_gte"),
+        (r#"version => "%{v}" data_stream => true"#, "data_stream"),
+        (r#"upsert => "not json""#, "JSON object"),
+        (r#"script => "x" script_type => "file""#, "indexed"),
+        (r#"script => "x" data_stream => true"#, "data_stream"),
+        (r#"retry_on_conflict => -1"#, "positive"),
         (
             r#"ssl_truststore_path => "/t.jks""#,
             "ssl_certificate_authorities",
@@ -317,15 +380,9 @@ fn options_that_cannot_be_honoured_are_refused_with_why() {
         (r#"cacert => "/ca.pem""#, "obsolete"),
         (r#"truststore => "/t.jks""#, "obsolete"),
         (r#"keystore => "/k.jks""#, "obsolete"),
-        (r#"custom_headers => { "X-A" => "b" }"#, "headers"),
         (r#"parameters => { "a" => "b" }"#, "query parameters"),
-        (r#"version => "%{v}""#, "versioning"),
-        (r#"version_type => "external""#, "versioning"),
         (r#"parent => "%{p}""#, "parent/child"),
         (r#"join_field => "j""#, "parent/child"),
-        (r#"upsert => "{}""#, "doc_as_upsert"),
-        (r#"script => "ctx._source.n++""#, "scripted"),
-        (r#"scripted_upsert => true"#, "scripted"),
         (r#"drop_error_types => ["x"]"#, "dead letter queue"),
         (r#"sniffing => true"#, "hosts"),
         (
@@ -334,7 +391,6 @@ fn options_that_cannot_be_honoured_are_refused_with_why() {
         ),
         (r#"proxy => "http://proxy:3128""#, "not supported"),
         (r#"path => "/es""#, "not supported"),
-        (r#"retry_on_conflict => 5"#, "default"),
         (r#"ssl_supported_protocols => ["TLSv1.1"]"#, "TLSv1.2"),
         (r#"compression_level => 11"#, "0 (off) to 9"),
         (r#"template_api => "newest""#, "legacy"),

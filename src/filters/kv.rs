@@ -20,11 +20,12 @@ use super::{EventFilter, Outcome};
 use crate::config::Error;
 use crate::event::field_ref::FieldRef;
 use crate::event::sprintf::Template;
-use crate::event::{new_map, Event, Map, Value};
+use crate::event::{map_with_capacity, new_map, Event, Map, Value};
 use crate::grok::compiler::{CaptureSpec, Conversion, Expanded};
 use crate::grok::matcher::{MatchResult, Matcher, Scratch};
 use crate::plugin::ecs::Ecs;
 use crate::plugin::Options;
+use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
 const KV_FAILURE: &str = "_kv_filter_error";
@@ -368,19 +369,35 @@ impl Kv {
     }
 }
 
-/// The per-event values of the options that may hold `%{field}`.
-struct Rendered {
-    prefix: String,
-    include_keys: Vec<String>,
-    exclude_keys: Vec<String>,
+/// The per-event values of the options that may hold `%{field}`; borrowed from the
+/// options when they hold none.
+struct Rendered<'a> {
+    prefix: Cow<'a, str>,
+    include_keys: Vec<Cow<'a, str>>,
+    exclude_keys: Vec<Cow<'a, str>>,
+}
+
+/// How many pairs are scanned between two looks at the clock. Each scan is bounded
+/// by the engines' own budget for `timeout_millis`; the clock bounds the sum, and
+/// reading it per pair cost 2% of the filter.
+const PAIRS_PER_CLOCK_CHECK: usize = 16;
+
+/// Whether `key` names a top-level field that [`Event::insert`] would store as is: no
+/// brackets to parse, and not one of the names it treats specially.
+fn plain_top_level(key: &str) -> bool {
+    !key.is_empty()
+        && !key.contains(['[', ']'])
+        && key != crate::event::TIMESTAMP
+        && key != "@metadata"
 }
 
 impl Kv {
-    /// Scans `text` for pairs into `out`, as Logstash's `parse`.
+    /// Scans `text` for pairs into `out`, as Logstash's `parse`: Ruby's `String#scan`,
+    /// each match starting where the last one ended, on the whole text.
     fn parse(
         &self,
         text: &str,
-        keys: &Rendered,
+        keys: &Rendered<'_>,
         deadline: Instant,
         depth: usize,
         out: &mut Map,
@@ -388,12 +405,15 @@ impl Kv {
         let mut scratch = Scratch::new();
         let mut spans = Vec::with_capacity(2 + self.value_groups);
         let mut pos = 0;
+        let mut pairs = 0usize;
         while pos < text.len() {
-            if Instant::now() > deadline {
+            if pairs % PAIRS_PER_CLOCK_CHECK == PAIRS_PER_CLOCK_CHECK - 1
+                && Instant::now() > deadline
+            {
                 return Scan::TimedOut;
             }
-            let rest = &text[pos..];
-            match self.scanner.find(rest, &mut scratch, &mut spans) {
+            pairs += 1;
+            match self.scanner.find_at(text, pos, &mut scratch, &mut spans) {
                 MatchResult::NoMatch => break,
                 MatchResult::Timeout => return Scan::TimedOut,
                 MatchResult::Matched => {}
@@ -408,10 +428,12 @@ impl Kv {
                 .iter()
                 .flatten()
                 .next()
-                .map(|&(s, e)| &rest[s..e])
+                .map(|&(s, e)| &text[s..e])
                 .unwrap_or("");
-            let key = &rest[ks..ke];
-            pos += end.max(1);
+            let key = &text[ks..ke];
+            // An empty match cannot happen (a key is at least one character); were it
+            // to, the scan still moves on by a character, as Ruby's does.
+            pos = if end > pos { end } else { pos + 1 };
             while !text.is_char_boundary(pos) {
                 pos += 1;
             }
@@ -427,7 +449,7 @@ impl Kv {
         &self,
         key: &str,
         value: &str,
-        keys: &Rendered,
+        keys: &Rendered<'_>,
         deadline: Instant,
         depth: usize,
         out: &mut Map,
@@ -435,15 +457,20 @@ impl Kv {
         if value.is_empty() && !self.allow_empty_values {
             return Scan::Done;
         }
-        let mut key = key.to_string();
+        // Borrowed until an option has to change it: most keys are copied once, into
+        // the field name.
+        let mut key = Cow::Borrowed(key);
         if let Some(set) = &self.trim_key {
-            key = set.trim(&key).to_string();
+            key = match key {
+                Cow::Borrowed(k) => Cow::Borrowed(set.trim(k)),
+                Cow::Owned(k) => Cow::Owned(set.trim(&k).to_string()),
+            };
         }
         if let Some(set) = &self.remove_char_key {
-            key = set.remove(&key);
+            key = Cow::Owned(set.remove(&key));
         }
         if let Some(t) = self.transform_key {
-            key = t.apply(&key);
+            key = Cow::Owned(t.apply(&key));
         }
         if !keys.include_keys.is_empty() && !keys.include_keys.contains(&key) {
             return Scan::Done;
@@ -451,18 +478,28 @@ impl Kv {
         if keys.exclude_keys.contains(&key) {
             return Scan::Done;
         }
-        let key = format!("{}{key}", keys.prefix);
-        let mut value = value.to_string();
+        let key = if keys.prefix.is_empty() {
+            key.into_owned()
+        } else {
+            let mut k = String::with_capacity(keys.prefix.len() + key.len());
+            k.push_str(&keys.prefix);
+            k.push_str(&key);
+            k
+        };
+        let mut value = Cow::Borrowed(value);
         if let Some(set) = &self.trim_value {
-            value = set.trim(&value).to_string();
+            value = match value {
+                Cow::Borrowed(v) => Cow::Borrowed(set.trim(v)),
+                Cow::Owned(v) => Cow::Owned(set.trim(&v).to_string()),
+            };
         }
         if let Some(set) = &self.remove_char_value {
-            value = set.remove(&value);
+            value = Cow::Owned(set.remove(&value));
         }
         if let Some(t) = self.transform_value {
-            value = t.apply(&value);
+            value = Cow::Owned(t.apply(&value));
         }
-        let mut value = Value::String(value);
+        let mut value = Value::String(value.into_owned());
         if !self.allow_duplicate_values {
             let seen = match out.get(&key) {
                 Some(Value::Array(items)) => items.contains(&value),
@@ -484,64 +521,88 @@ impl Kv {
                 value = Value::Map(inner);
             }
         }
-        match out.get_mut(&key) {
-            None => {
-                out.insert(key, value);
+        match out.entry(key) {
+            indexmap::map::Entry::Vacant(slot) => {
+                slot.insert(value);
             }
-            Some(Value::Array(items)) => items.push(value),
-            Some(existing) => {
-                let old = std::mem::take(existing);
-                *existing = Value::Array(vec![old, value]);
-            }
+            indexmap::map::Entry::Occupied(mut slot) => match slot.get_mut() {
+                Value::Array(items) => items.push(value),
+                existing => {
+                    let old = std::mem::take(existing);
+                    *existing = Value::Array(vec![old, value]);
+                }
+            },
         }
         Scan::Done
     }
 
-    fn render(&self, event: &Event) -> Rendered {
+    fn render<'a>(&'a self, event: &Event) -> Rendered<'a> {
         Rendered {
             prefix: self
                 .prefix
                 .as_ref()
-                .map(|t| t.render(event).into_owned())
+                .map(|t| t.render(event))
                 .unwrap_or_default(),
-            include_keys: self
-                .include_keys
-                .iter()
-                .map(|t| t.render(event).into_owned())
-                .collect(),
-            exclude_keys: self
-                .exclude_keys
-                .iter()
-                .map(|t| t.render(event).into_owned())
-                .collect(),
+            include_keys: self.include_keys.iter().map(|t| t.render(event)).collect(),
+            exclude_keys: self.exclude_keys.iter().map(|t| t.render(event)).collect(),
         }
+    }
+
+    /// Writes the parsed keys at the top level. A plain name goes straight into the
+    /// event's fields (the key's string moves there, nothing is parsed); only a key
+    /// that holds brackets is read as a field reference.
+    fn write_top_level(&self, event: &mut Event, kv: Map) -> bool {
+        let mut failed = false;
+        event.fields_mut().reserve(kv.len());
+        for (k, v) in kv {
+            if plain_top_level(&k) {
+                event.fields_mut().insert(k, v);
+                continue;
+            }
+            let written = match FieldRef::parse(&k) {
+                Ok(r) => event.insert(&r, v),
+                Err(_) => false,
+            };
+            if !written {
+                tracing::warn!(key = %k, "kv cannot write a parsed key: not a valid field reference, or a parent field is not an object");
+                failed = true;
+            }
+        }
+        !failed
     }
 }
 
 impl EventFilter for Kv {
     fn apply(&self, event: &mut Event) -> Outcome {
-        let keys = self.render(event);
         let deadline = Instant::now() + self.timeout;
-        let mut parsed = new_map();
-        let scan = match event.get(&self.source) {
-            None => Scan::Done,
-            Some(Value::String(s)) => self.parse(s, &keys, deadline, 0, &mut parsed),
-            Some(Value::Array(items)) => {
-                let mut scan = Scan::Done;
-                // Elements that are not strings hold no pairs, as in Logstash.
-                for text in items.iter().filter_map(Value::as_str) {
-                    scan = self.parse(text, &keys, deadline, 0, &mut parsed);
-                    if let Scan::TimedOut = scan {
-                        break;
+        let mut parsed = map_with_capacity(8);
+        let (scan, prefix) = {
+            let keys = self.render(event);
+            let scan = match event.get(&self.source) {
+                None => Scan::Done,
+                Some(Value::String(s)) => self.parse(s, &keys, deadline, 0, &mut parsed),
+                Some(Value::Array(items)) => {
+                    let mut scan = Scan::Done;
+                    // Elements that are not strings hold no pairs, as in Logstash.
+                    for text in items.iter().filter_map(Value::as_str) {
+                        scan = self.parse(text, &keys, deadline, 0, &mut parsed);
+                        if let Scan::TimedOut = scan {
+                            break;
+                        }
                     }
+                    scan
                 }
-                scan
-            }
-            Some(other) => {
-                let _ = other;
-                tracing::warn!(source = %self.source, "kv source is neither a string nor an array of strings");
-                Scan::Done
-            }
+                Some(_) => {
+                    tracing::warn!(source = %self.source, "kv source is neither a string nor an array of strings");
+                    Scan::Done
+                }
+            };
+            let prefix = if self.default_keys.is_empty() {
+                String::new()
+            } else {
+                keys.prefix.into_owned()
+            };
+            (scan, prefix)
         };
         if let Scan::TimedOut = scan {
             tracing::warn!(source = %self.source, timeout_ms = self.timeout.as_millis() as u64, "kv filter timed out on a value");
@@ -549,45 +610,36 @@ impl EventFilter for Kv {
             return Outcome::Failure;
         }
         // Logstash merges the parsed keys over `default_keys`.
-        let mut kv = new_map();
-        for (k, v) in &self.default_keys {
-            kv.insert(format!("{}{k}", keys.prefix), Value::String(v.clone()));
-        }
-        for (k, v) in parsed {
-            kv.insert(k, v);
-        }
+        let kv = if self.default_keys.is_empty() {
+            parsed
+        } else {
+            let mut kv = map_with_capacity(self.default_keys.len() + parsed.len());
+            for (k, v) in &self.default_keys {
+                kv.insert(format!("{prefix}{k}"), Value::String(v.clone()));
+            }
+            for (k, v) in parsed {
+                kv.insert(k, v);
+            }
+            kv
+        };
         if kv.is_empty() {
             return Outcome::Failure;
         }
-        match &self.target {
+        let written = match &self.target {
             Some(t) => {
-                if !event.insert(t, Value::Map(kv)) {
+                let ok = event.insert(t, Value::Map(kv));
+                if !ok {
                     tracing::warn!(target = %t, "kv cannot write its target: a parent field is not an object");
-                    for tag in &self.tag_on_failure {
-                        event.add_tag(tag);
-                    }
-                    return Outcome::Failure;
                 }
+                ok
             }
-            None => {
-                let mut failed = false;
-                for (k, v) in kv {
-                    let written = match FieldRef::parse(&k) {
-                        Ok(r) => event.insert(&r, v),
-                        Err(_) => false,
-                    };
-                    if !written {
-                        tracing::warn!(key = %k, "kv cannot write a parsed key: not a valid field reference, or a parent field is not an object");
-                        failed = true;
-                    }
-                }
-                if failed {
-                    for tag in &self.tag_on_failure {
-                        event.add_tag(tag);
-                    }
-                    return Outcome::Failure;
-                }
+            None => self.write_top_level(event, kv),
+        };
+        if !written {
+            for tag in &self.tag_on_failure {
+                event.add_tag(tag);
             }
+            return Outcome::Failure;
         }
         Outcome::Success
     }
@@ -630,6 +682,41 @@ mod tests {
         assert_eq!(e.get_str("c"), Some("x y"));
         // Lenient whitespace: the space after `=` belongs to the separator.
         assert_eq!(e.get_str("d"), Some("e"));
+    }
+
+    #[test]
+    fn top_level_keys_are_written_as_field_references_would_be() {
+        // A plain name replaces the field in place; a repeated key becomes an array;
+        // brackets nest; `@timestamp` is read as a time; `@metadata` alone cannot hold a
+        // string, so the event is tagged.
+        let mut opts = Options::from_text("kv", "filter", "").unwrap();
+        let k = Kv::build(&mut opts).unwrap();
+        let mut e = Event::new();
+        e.insert_field("level", "old");
+        e.insert_field(
+            "message",
+            "level=new x=1 x=2 [http][status]=200 @timestamp=2026-11-30T12:00:00Z",
+        );
+        assert_eq!(k.apply(&mut e), Outcome::Success);
+        assert_eq!(e.get_str("level"), Some("new"));
+        assert_eq!(
+            e.fields().get_index_of("level"),
+            Some(2),
+            "replaced where it was"
+        );
+        assert_eq!(
+            e.get_field("x"),
+            Some(&Value::Array(vec![Value::from("1"), Value::from("2")]))
+        );
+        let status = FieldRef::parse("[http][status]").unwrap();
+        assert_eq!(e.get(&status), Some(&Value::from("200")));
+        assert!(
+            matches!(e.get_field("@timestamp"), Some(Value::Timestamp(_))),
+            "{:?}",
+            e.get_field("@timestamp")
+        );
+        let e = kv("", "@metadata=x");
+        assert!(e.has_tag("_kv_filter_error"));
     }
 
     #[test]

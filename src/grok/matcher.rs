@@ -191,10 +191,27 @@ impl Matcher {
         scratch: &mut Scratch,
         spans: &mut Vec<Option<(usize, usize)>>,
     ) -> MatchResult {
+        self.find_at(text, 0, scratch, spans)
+    }
+
+    /// Like [`Matcher::find`], for the first match that starts at or after byte
+    /// `start` (a character boundary), with the text before it still seen by
+    /// look-behind and anchors: how Ruby's `String#scan` goes on after a match.
+    /// Spans are offsets into the whole `text`.
+    pub fn find_at(
+        &self,
+        text: &str,
+        start: usize,
+        scratch: &mut Scratch,
+        spans: &mut Vec<Option<(usize, usize)>>,
+    ) -> MatchResult {
         spans.clear();
         let _ = scratch;
+        if start > text.len() || !text.is_char_boundary(start) {
+            return MatchResult::NoMatch;
+        }
         if let Some(p) = &self.pcre2 {
-            match p.find(text, spans) {
+            match p.find(text, start, spans) {
                 Ok(true) => return MatchResult::Matched,
                 Ok(false) => return MatchResult::NoMatch,
                 Err(PCRE2_ERROR_MATCHLIMIT | PCRE2_ERROR_DEPTHLIMIT | PCRE2_ERROR_HEAPLIMIT) => {
@@ -227,9 +244,10 @@ impl Matcher {
             // the same match an unanchored one would (leftmost-first: nothing starts
             // further left), skips the reverse scan and lets a one-pass pattern use the
             // one-pass DFA; only a miss pays for the unanchored search.
-            re.search_captures_with(cache, &Input::new(text).anchored(Anchored::Yes), caps);
+            let input = Input::new(text).range(start..);
+            re.search_captures_with(cache, &input.clone().anchored(Anchored::Yes), caps);
             if !caps.is_match() {
-                re.search_captures_with(cache, &Input::new(text), caps);
+                re.search_captures_with(cache, &input, caps);
             }
             let Some(m) = caps.get_match() else {
                 return MatchResult::NoMatch;
@@ -246,7 +264,7 @@ impl Matcher {
         let Some(re) = &self.backtracking else {
             return MatchResult::NoMatch;
         };
-        match re.captures(text) {
+        match re.captures_from_pos(text, start) {
             Ok(Some(caps)) => {
                 spans.extend(
                     self.bt_groups
@@ -292,7 +310,12 @@ fn build_pcre2(text: &str, expanded: &Expanded, timeout: Duration) -> Option<Pcr
 impl Pcre2Matcher {
     /// Whether `text` matches, with the capture spans in `spans`; a PCRE2 error code
     /// when it gave up.
-    fn find(&self, text: &str, spans: &mut Vec<Option<(usize, usize)>>) -> Result<bool, i32> {
+    fn find(
+        &self,
+        text: &str,
+        start: usize,
+        spans: &mut Vec<Option<(usize, usize)>>,
+    ) -> Result<bool, i32> {
         let cell = self
             .local
             .get_or(|| RefCell::new(self.regex.capture_locations()));
@@ -303,7 +326,9 @@ impl Pcre2Matcher {
             Some(locs) => locs,
             None => temporary.insert(self.regex.capture_locations()),
         };
-        match self.regex.captures_read(locs, text.as_bytes()) {
+        // PCRE2 checks the subject's UTF-8 from `start` (less its longest look-behind)
+        // on: a `&str` is valid already, but the crate offers no safe way to skip it.
+        match self.regex.captures_read_at(locs, text.as_bytes(), start) {
             Ok(Some(_)) => {
                 spans.extend(self.groups.iter().map(|&g| locs.get(g)));
                 Ok(true)
@@ -432,6 +457,42 @@ mod tests {
             "{:?}",
             start.elapsed()
         );
+    }
+
+    #[test]
+    fn find_at_goes_on_from_an_offset_and_sees_what_came_before() {
+        // `(?<![a-z])`: a look-behind that the text before the offset decides.
+        let ex =
+            compiler::expand(r"(?<![a-z])(?<n>\d+)", &PatternLibrary::bundled(), true).unwrap();
+        let engines = [
+            Matcher::new(&ex, Duration::from_secs(1)).unwrap(),
+            Matcher::without_pcre2(&ex, Duration::from_secs(1)).unwrap(),
+        ];
+        for m in &engines {
+            let mut s = Vec::new();
+            let text = "12 x34 56";
+            assert_eq!(
+                m.find_at(text, 0, &mut Scratch::new(), &mut s),
+                MatchResult::Matched
+            );
+            assert_eq!(s[0], Some((0, 2)), "{:?}", m.engine());
+            // From 4, "34" follows an `x` the engine still sees: the match is "4",
+            // where a re-sliced "34 56" would give "34".
+            assert_eq!(
+                m.find_at(text, 4, &mut Scratch::new(), &mut s),
+                MatchResult::Matched
+            );
+            assert_eq!(s[0], Some((5, 6)), "{:?}", m.engine());
+            assert_eq!(
+                m.find_at(text, 6, &mut Scratch::new(), &mut s),
+                MatchResult::Matched
+            );
+            assert_eq!(s[0], Some((7, 9)), "{:?}", m.engine());
+            assert_eq!(
+                m.find_at(text, 9, &mut Scratch::new(), &mut s),
+                MatchResult::NoMatch
+            );
+        }
     }
 
     #[test]

@@ -36,6 +36,45 @@ impl Action {
     }
 }
 
+/// `version_type`: how the cluster compares a document's `version` with the one it holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VersionType {
+    Internal,
+    /// Written only when the given version is higher than the stored one.
+    External,
+    /// Elasticsearch's other name for `external`.
+    ExternalGt,
+    /// Written when the given version is higher than or equal to the stored one.
+    ExternalGte,
+}
+
+impl VersionType {
+    pub fn parse(text: &str) -> Option<VersionType> {
+        match text {
+            "internal" => Some(VersionType::Internal),
+            "external" => Some(VersionType::External),
+            "external_gt" => Some(VersionType::ExternalGt),
+            "external_gte" => Some(VersionType::ExternalGte),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VersionType::Internal => "internal",
+            VersionType::External => "external",
+            VersionType::ExternalGt => "external_gt",
+            VersionType::ExternalGte => "external_gte",
+        }
+    }
+
+    /// The versions come from outside: a conflict means the cluster already holds the
+    /// same or a newer version, which is what versioning is there to keep.
+    pub fn is_external(self) -> bool {
+        self != VersionType::Internal
+    }
+}
+
 /// One document of a batch, encoded: its action line and source in `Encoded::body`.
 #[derive(Debug)]
 pub struct Doc {
@@ -45,6 +84,8 @@ pub struct Doc {
     pub index: String,
     /// Bytes of this document's lines in the batch body.
     pub range: Range<usize>,
+    /// Sent with an external version: a 409 means a newer version is already stored.
+    pub external_version: bool,
 }
 
 /// The metadata written in a document's action line.
@@ -54,6 +95,10 @@ pub struct Meta<'a> {
     pub id: Option<&'a str>,
     pub routing: Option<&'a str>,
     pub pipeline: Option<&'a str>,
+    pub version: Option<i64>,
+    pub version_type: Option<VersionType>,
+    /// Written on update actions only.
+    pub retry_on_conflict: Option<u32>,
 }
 
 fn json_str(out: &mut Vec<u8>, s: &str) {
@@ -78,6 +123,19 @@ pub fn write_action(out: &mut Vec<u8>, m: &Meta<'_>) {
     if let Some(p) = m.pipeline {
         out.extend_from_slice(b",\"pipeline\":");
         json_str(out, p);
+    }
+    if let Some(v) = m.version {
+        out.extend_from_slice(b",\"version\":");
+        out.extend_from_slice(v.to_string().as_bytes());
+    }
+    if let Some(t) = m.version_type {
+        out.extend_from_slice(b",\"version_type\":\"");
+        out.extend_from_slice(t.as_str().as_bytes());
+        out.push(b'"');
+    }
+    if let (Action::Update, Some(n)) = (m.action, m.retry_on_conflict) {
+        out.extend_from_slice(b",\"retry_on_conflict\":");
+        out.extend_from_slice(n.to_string().as_bytes());
     }
     out.extend_from_slice(b"}}\n");
 }
@@ -104,6 +162,9 @@ pub fn outcome(doc: &Doc, item: &Item, dlq_codes: &[u16]) -> Outcome {
         200..=299 => Outcome::Delivered,
         // Already there: `create` is idempotent on its id.
         409 if doc.action == Action::Create => Outcome::Delivered,
+        // The cluster holds this version or a newer one: external versioning kept the
+        // newer document, as intended. Logstash does not retry these either.
+        409 if doc.external_version => Outcome::Delivered,
         // Already gone.
         404 if doc.action == Action::Delete => Outcome::Delivered,
         s if dlq_codes.contains(&s) => reject(),
@@ -187,6 +248,9 @@ mod tests {
                 id: Some("a\nb"),
                 routing: Some("r"),
                 pipeline: None,
+                version: None,
+                version_type: None,
+                retry_on_conflict: Some(3),
             },
         );
         let line = std::str::from_utf8(&out).unwrap();
@@ -195,6 +259,44 @@ mod tests {
         assert_eq!(v["create"]["_index"], "logs-\"x\"");
         assert_eq!(v["create"]["_id"], "a\nb");
         assert_eq!(v["create"]["routing"], "r");
+        assert!(
+            v["create"].get("retry_on_conflict").is_none(),
+            "update only"
+        );
+    }
+
+    #[test]
+    fn versions_and_update_retries_go_on_the_action_line() {
+        let mut out = Vec::new();
+        write_action(
+            &mut out,
+            &Meta {
+                action: Action::Update,
+                index: "logs",
+                id: Some("7"),
+                routing: None,
+                pipeline: None,
+                version: Some(42),
+                version_type: Some(VersionType::ExternalGte),
+                retry_on_conflict: Some(3),
+            },
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["update"]["version"], 42);
+        assert_eq!(v["update"]["version_type"], "external_gte");
+        assert_eq!(v["update"]["retry_on_conflict"], 3);
+    }
+
+    #[test]
+    fn a_version_conflict_on_an_externally_versioned_document_is_not_retried() {
+        let mut versioned = doc(Action::Index);
+        versioned.external_version = true;
+        assert_eq!(outcome(&versioned, &item(409), &[]), Outcome::Delivered);
+        // Without external versioning a 409 on `index` is still a reject.
+        assert_eq!(
+            rejected_status(&outcome(&doc(Action::Index), &item(409), &[])),
+            Some(409)
+        );
     }
 
     fn doc(action: Action) -> Doc {
@@ -203,6 +305,7 @@ mod tests {
             action,
             index: "logs".into(),
             range: 0..0,
+            external_version: false,
         }
     }
 

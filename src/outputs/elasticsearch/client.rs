@@ -26,6 +26,16 @@ pub struct Tls {
     pub certificate_authorities: Vec<PathBuf>,
     /// `full` (default) or `none`.
     pub verify: bool,
+    /// `ssl_certificate` + `ssl_key`, for servers that ask for a client certificate.
+    pub client_certificate: Option<ClientCertificate>,
+}
+
+/// The paths of a client certificate and its key. The key's contents are read only
+/// to build the TLS client and never reach a message.
+#[derive(Debug, Clone)]
+pub struct ClientCertificate {
+    pub certificate: PathBuf,
+    pub key: PathBuf,
 }
 
 /// Credentials; never printed.
@@ -56,6 +66,14 @@ pub enum ClientError {
     Host(String),
     #[error("cannot read certificate authority {path}: {message}")]
     Ca { path: PathBuf, message: String },
+    #[error("client certificate {certificate} with key {key}: {message}")]
+    ClientCertificate {
+        certificate: PathBuf,
+        key: PathBuf,
+        message: String,
+    },
+    #[error("custom header `{0}` is not a valid HTTP header")]
+    Header(String),
     #[error("cannot set up the HTTP client: {0}")]
     Build(String),
     #[error("invalid credentials: {0}")]
@@ -135,6 +153,7 @@ impl Client {
         hosts: &[String],
         tls: &Tls,
         auth: &Auth,
+        custom_headers: &[(String, Secret)],
         compression: bool,
         timeout: Duration,
         resurrect_delay: Duration,
@@ -173,6 +192,15 @@ impl Client {
                 headers.insert(AUTHORIZATION, v);
             }
         }
+        // After the credentials, as in Logstash: a custom `Authorization` replaces them.
+        for (name, value) in custom_headers {
+            let bad = || ClientError::Header(name.clone());
+            let name =
+                reqwest::header::HeaderName::from_bytes(name.as_bytes()).map_err(|_| bad())?;
+            let mut value = HeaderValue::from_str(value.expose()).map_err(|_| bad())?;
+            value.set_sensitive(true);
+            headers.insert(name, value);
+        }
         let mut builder = reqwest::Client::builder()
             .default_headers(headers)
             .timeout(timeout)
@@ -199,6 +227,9 @@ impl Client {
             for cert in certs {
                 builder = builder.add_root_certificate(cert);
             }
+        }
+        if let Some(cc) = &tls.client_certificate {
+            builder = builder.identity(identity(cc)?);
         }
         if !tls.verify {
             builder = builder.danger_accept_invalid_certs(true);
@@ -357,6 +388,30 @@ impl Client {
     }
 }
 
+/// The client certificate and key as one TLS identity. Messages name the files, never
+/// their contents.
+fn identity(cc: &ClientCertificate) -> Result<reqwest::Identity, ClientError> {
+    let fail = |message: String| ClientError::ClientCertificate {
+        certificate: cc.certificate.clone(),
+        key: cc.key.clone(),
+        message,
+    };
+    let mut pem = std::fs::read(&cc.certificate)
+        .map_err(|e| fail(format!("cannot read ssl_certificate: {e}")))?;
+    if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+        return Err(fail("ssl_certificate holds no PEM certificate".into()));
+    }
+    let key = std::fs::read(&cc.key).map_err(|e| fail(format!("cannot read ssl_key: {e}")))?;
+    if !key.windows(11).any(|w| w == b"PRIVATE KEY") {
+        return Err(fail(
+            "ssl_key holds no PEM private key (PKCS#8 `BEGIN PRIVATE KEY`, or PKCS#1/SEC1)".into(),
+        ));
+    }
+    pem.push(b'\n');
+    pem.extend_from_slice(&key);
+    reqwest::Identity::from_pem(&pem).map_err(|e| fail(error_chain(&e)))
+}
+
 /// The error and its causes in one line: reqwest's own message alone hides the cause.
 fn error_chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
@@ -447,6 +502,35 @@ mod tests {
         assert!(base_url("es:port", None).is_err());
         assert!(base_url("user:pw@es", None).is_err());
         assert!(base_url("https://bad host:9200", None).is_err());
+    }
+
+    #[test]
+    fn custom_headers_are_checked_and_bad_files_are_named_not_printed() {
+        let dir = std::env::temp_dir().join(format!("sluice-es-client-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let cert = dir.join("c.pem");
+        let key = dir.join("k.pem");
+        std::fs::write(&cert, "not a certificate").unwrap();
+        std::fs::write(&key, "s3cret-key-bytes").unwrap();
+        let tls = Tls {
+            client_certificate: Some(ClientCertificate {
+                certificate: cert,
+                key,
+            }),
+            ..Tls::default()
+        };
+        let hosts = ["http://127.0.0.1:9200".to_string()];
+        let t = Duration::from_secs(1);
+        let Err(err) = Client::new(&hosts, &tls, &Auth::None, &[], false, t, t) else {
+            panic!("a file without a certificate is refused");
+        };
+        let text = err.to_string();
+        assert!(text.contains("c.pem") && !text.contains("s3cret"), "{text}");
+        let headers = [("X-Ok".to_string(), Secret::new("v"))];
+        assert!(Client::new(&hosts, &Tls::default(), &Auth::None, &headers, false, t, t).is_ok());
+        let headers = [("Bad Name".to_string(), Secret::new("v"))];
+        assert!(Client::new(&hosts, &Tls::default(), &Auth::None, &headers, false, t, t).is_err());
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]

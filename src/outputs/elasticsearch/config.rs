@@ -1,7 +1,7 @@
 //! The output's configuration: Logstash's elasticsearch output options, read and checked.
 
-use super::bulk::Action;
-use super::client::{Auth, Tls};
+use super::bulk::{Action, VersionType};
+use super::client::{Auth, ClientCertificate, Tls};
 use crate::config::Error;
 use crate::event::sprintf::Template;
 use crate::outputs::RetryPolicy;
@@ -58,16 +58,37 @@ impl TemplateSpec {
     }
 }
 
+/// Where a scripted update's script comes from (`script_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScriptKind {
+    /// `inline`: `script` is the script's source.
+    Inline,
+    /// `indexed`: `script` is the id of a script stored in the cluster.
+    Indexed,
+}
+
+/// A scripted update (`script` with `action => update`): the event goes to the script
+/// as `params.<script_var_name>`.
+#[derive(Debug, Clone)]
+pub struct ScriptSpec {
+    /// The source or stored id, `%{field}` expanded per event.
+    pub script: Template,
+    pub kind: ScriptKind,
+    /// `script_lang`; none when given empty.
+    pub lang: Option<String>,
+    pub var_name: String,
+    /// `scripted_upsert`: the script also creates missing documents.
+    pub scripted_upsert: bool,
+}
+
 /// Logstash's elasticsearch options Sluice refuses, with why. A configuration that
 /// names one fails at load instead of running without what it asked for.
 const REFUSED: &[(&str, &str)] = &[
     ("cloud_id", "Elastic Cloud ids are not supported: give the deployment's URL in `hosts`"),
     ("cloud_auth", "Elastic Cloud credentials are not supported: use `user`/`password` or `api_key`"),
-    ("ssl_certificate", "client certificates are not supported yet"),
-    ("ssl_key", "client certificates are not supported yet"),
-    ("ssl_keystore_path", "keystores are not supported: client certificates are not supported yet"),
-    ("ssl_keystore_type", "keystores are not supported: client certificates are not supported yet"),
-    ("ssl_keystore_password", "keystores are not supported: client certificates are not supported yet"),
+    ("ssl_keystore_path", "PKCS#12/JKS keystores are not supported: give the client certificate and its PKCS#8 key as PEM files in `ssl_certificate` and `ssl_key` (`openssl pkcs12 -in keystore.p12 -nokeys -out client.pem` and `openssl pkcs12 -in keystore.p12 -nocerts -nodes | openssl pkcs8 -topk8 -nocrypt -out client.key`)"),
+    ("ssl_keystore_type", "PKCS#12/JKS keystores are not supported: give PEM files in `ssl_certificate` and `ssl_key`"),
+    ("ssl_keystore_password", "PKCS#12/JKS keystores are not supported: give PEM files in `ssl_certificate` and `ssl_key`"),
     ("ssl_truststore_path", "JKS/PKCS12 truststores are not supported: give PEM files in `ssl_certificate_authorities`"),
     ("ssl_truststore_type", "JKS/PKCS12 truststores are not supported: give PEM files in `ssl_certificate_authorities`"),
     ("ssl_truststore_password", "JKS/PKCS12 truststores are not supported: give PEM files in `ssl_certificate_authorities`"),
@@ -75,20 +96,11 @@ const REFUSED: &[(&str, &str)] = &[
     ("cacert", "obsolete in Logstash: use `ssl_certificate_authorities`"),
     ("truststore", "obsolete in Logstash: use PEM files in `ssl_certificate_authorities`"),
     ("truststore_password", "obsolete in Logstash: use PEM files in `ssl_certificate_authorities`"),
-    ("keystore", "obsolete in Logstash, and client certificates are not supported yet"),
-    ("keystore_password", "obsolete in Logstash, and client certificates are not supported yet"),
-    ("custom_headers", "extra HTTP headers are not supported yet"),
+    ("keystore", "obsolete in Logstash: use PEM files in `ssl_certificate` and `ssl_key`"),
+    ("keystore_password", "obsolete in Logstash: use PEM files in `ssl_certificate` and `ssl_key`"),
     ("parameters", "extra URL query parameters are not supported yet"),
-    ("version", "external document versioning is not supported yet"),
-    ("version_type", "external document versioning is not supported yet"),
     ("parent", "parent/child documents are not supported"),
     ("join_field", "parent/child documents are not supported"),
-    ("upsert", "scripted and custom upserts are not supported: use `doc_as_upsert`"),
-    ("script", "scripted updates are not supported"),
-    ("script_type", "scripted updates are not supported"),
-    ("script_lang", "scripted updates are not supported"),
-    ("script_var_name", "scripted updates are not supported"),
-    ("scripted_upsert", "scripted updates are not supported"),
     ("drop_error_types", "every document the cluster refuses goes to the dead letter queue; dropping by error type is not supported"),
 ];
 
@@ -129,6 +141,17 @@ pub struct Config {
     pub bulk_max_bytes: usize,
     /// `dlq_path`: a dead letter queue directory of this output's own.
     pub dlq_dir: Option<PathBuf>,
+    /// `custom_headers`: sent with every request. The values may be credentials, so
+    /// they are held as secrets and never printed.
+    pub custom_headers: Vec<(String, Secret)>,
+    /// `version`: the document's external version, `%{field}` expanded per event.
+    pub version: Option<Template>,
+    pub version_type: Option<VersionType>,
+    /// `retry_on_conflict`, written on update actions.
+    pub retry_on_conflict: u32,
+    /// `upsert`: the JSON document an update creates when the id is missing.
+    pub upsert: Option<Template>,
+    pub script: Option<ScriptSpec>,
 }
 
 /// `ilm_enabled`.
@@ -156,6 +179,7 @@ impl Config {
                 enabled: None,
                 certificate_authorities: Vec::new(),
                 verify: true,
+                client_certificate: None,
             },
             http_compression: false,
             timeout: Duration::from_secs(60),
@@ -166,6 +190,12 @@ impl Config {
             max_inflight: 4,
             bulk_max_bytes: DEFAULT_BULK_MAX_BYTES,
             dlq_dir: None,
+            custom_headers: Vec::new(),
+            version: None,
+            version_type: None,
+            retry_on_conflict: 1,
+            upsert: None,
+            script: None,
         }
     }
 }
@@ -326,6 +356,7 @@ impl Config {
             .into_iter()
             .map(PathBuf::from)
             .collect();
+        cfg.tls.client_certificate = client_certificate(opts)?;
         let mode_pos = opts.value_pos("ssl_verification_mode");
         let old_pos = opts.value_pos("ssl_certificate_verification");
         let old_verify = opts.bool("ssl_certificate_verification")?;
@@ -431,6 +462,10 @@ impl Config {
             .max(1);
         cfg.dlq_dir = opts.string("dlq_path")?.map(PathBuf::from);
 
+        cfg.custom_headers = custom_headers(opts)?;
+        versioning(opts, &mut cfg)?;
+        updates(opts, &mut cfg)?;
+
         let ecs = crate::plugin::ecs::Ecs::from_options(opts)?;
         ilm(opts, &mut cfg, index_given, ecs)?;
         if let Some(t) = opts.template("document_type")? {
@@ -462,6 +497,188 @@ fn with_index_patterns(
         }
     }
     Ok(body)
+}
+
+/// `ssl_certificate` + `ssl_key`: the client certificate for mutual TLS. Only the paths
+/// are kept here (and may be printed); the files are read when the client is built.
+fn client_certificate(opts: &mut Options) -> Result<Option<ClientCertificate>, Error> {
+    let cert_pos = opts.value_pos("ssl_certificate");
+    let key_pos = opts.value_pos("ssl_key");
+    let cert = opts.string("ssl_certificate")?.filter(|s| !s.is_empty());
+    let key = opts.string("ssl_key")?.filter(|s| !s.is_empty());
+    match (cert, key) {
+        (None, None) => Ok(None),
+        (Some(certificate), Some(key)) => Ok(Some(ClientCertificate {
+            certificate: PathBuf::from(certificate),
+            key: PathBuf::from(key),
+        })),
+        (Some(_), None) => Err(opts.option_error(
+            "ssl_certificate",
+            &cert_pos,
+            "needs `ssl_key`, the client certificate's private key (PEM, PKCS#8)",
+        )),
+        (None, Some(_)) => Err(opts.option_error(
+            "ssl_key",
+            &key_pos,
+            "needs `ssl_certificate`, the client certificate it belongs to (PEM)",
+        )),
+    }
+}
+
+/// `custom_headers`: names and values checked here, so a bad one fails at load.
+fn custom_headers(opts: &mut Options) -> Result<Vec<(String, Secret)>, Error> {
+    let pos = opts.value_pos("custom_headers");
+    let mut out = Vec::new();
+    for (name, value) in opts.string_map("custom_headers")?.unwrap_or_default() {
+        if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            return Err(opts.option_error(
+                "custom_headers",
+                &pos,
+                format!("`{name}` is not a valid HTTP header name"),
+            ));
+        }
+        // The value is not quoted back: it may be a credential.
+        if reqwest::header::HeaderValue::from_str(&value).is_err() {
+            return Err(opts.option_error(
+                "custom_headers",
+                &pos,
+                format!("the value of `{name}` is not a valid HTTP header value (control characters or non-ASCII bytes)"),
+            ));
+        }
+        out.push((name, Secret::new(value)));
+    }
+    Ok(out)
+}
+
+/// `version` and `version_type`: external versioning, written on every action line.
+fn versioning(opts: &mut Options, cfg: &mut Config) -> Result<(), Error> {
+    let version_pos = opts.value_pos("version");
+    let type_pos = opts.value_pos("version_type");
+    cfg.version = opts.template("version")?.filter(|t| !t.source().is_empty());
+    cfg.version_type = match opts.string("version_type")?.as_deref() {
+        None => None,
+        Some("force") => {
+            return Err(opts.option_error(
+                "version_type",
+                &type_pos,
+                "`force` was removed in Elasticsearch 6 (and OpenSearch never had it): use external or external_gte",
+            ))
+        }
+        Some(text) => Some(VersionType::parse(text).ok_or_else(|| {
+            opts.option_error(
+                "version_type",
+                &type_pos,
+                format!("expected internal, external, external_gt or external_gte, got `{text}`"),
+            )
+        })?),
+    };
+    if let Some(v) = &cfg.version {
+        if v.is_static() && v.source().trim().parse::<i64>().map_or(true, |n| n < 0) {
+            return Err(opts.option_error(
+                "version",
+                &version_pos,
+                format!(
+                    "`{}` is not a version: a non-negative integer, or a %{{field}} that holds one",
+                    v.source()
+                ),
+            ));
+        }
+        if !cfg.version_type.is_some_and(VersionType::is_external) {
+            tracing::warn!("elasticsearch output: `version` without `version_type => external` (or external_gte): Elasticsearch 7+ and OpenSearch refuse internal versions on index actions");
+        }
+    }
+    if cfg.data_stream.is_some() && (cfg.version.is_some() || cfg.version_type.is_some()) {
+        let pos = if cfg.version.is_some() {
+            version_pos
+        } else {
+            type_pos
+        };
+        return Err(opts.option_error(
+            "version",
+            &pos,
+            "`version`/`version_type` cannot be set together with `data_stream => true`",
+        ));
+    }
+    Ok(())
+}
+
+/// The update options: `retry_on_conflict`, `upsert` and the scripted update ones.
+fn updates(opts: &mut Options, cfg: &mut Config) -> Result<(), Error> {
+    let pos = opts.value_pos("retry_on_conflict");
+    cfg.retry_on_conflict = match opts.int("retry_on_conflict")? {
+        None => 1,
+        Some(n) => u32::try_from(n).map_err(|_| {
+            opts.option_error(
+                "retry_on_conflict",
+                &pos,
+                format!("expected 0 or a positive number, got {n}"),
+            )
+        })?,
+    };
+    let upsert_pos = opts.value_pos("upsert");
+    cfg.upsert = opts.template("upsert")?.filter(|t| !t.source().is_empty());
+    if let Some(u) = &cfg.upsert {
+        if u.is_static()
+            && !serde_json::from_str::<serde_json::Value>(u.source()).is_ok_and(|v| v.is_object())
+        {
+            return Err(opts.option_error(
+                "upsert",
+                &upsert_pos,
+                "must be a JSON object (the document an update creates when the id is missing)",
+            ));
+        }
+    }
+    let script_pos = opts.value_pos("script");
+    let script = opts.template("script")?.filter(|t| !t.source().is_empty());
+    let type_pos = opts.value_pos("script_type");
+    let kind = match opts.string_list("script_type")?.as_deref() {
+        None => ScriptKind::Inline,
+        Some([one]) if one == "inline" => ScriptKind::Inline,
+        Some([one]) if one == "indexed" => ScriptKind::Indexed,
+        Some([one]) if one == "file" => {
+            return Err(opts.option_error(
+                "script_type",
+                &type_pos,
+                "`file` scripts were removed in Elasticsearch 6: store the script in the cluster (`PUT _scripts/<id>`) and use `script_type => indexed`",
+            ))
+        }
+        Some(other) => {
+            return Err(opts.option_error(
+                "script_type",
+                &type_pos,
+                format!("expected inline or indexed, got `{}`", other.join(", ")),
+            ))
+        }
+    };
+    let lang = opts.string_or("script_lang", "painless")?;
+    let var_name = opts.string_or("script_var_name", "event")?;
+    let scripted_upsert = opts.bool_or("scripted_upsert", false)?;
+    let Some(script) = script else {
+        if scripted_upsert {
+            tracing::warn!(
+                "elasticsearch output: `scripted_upsert` has no effect without `script`"
+            );
+        }
+        return Ok(());
+    };
+    if cfg.data_stream.is_some() {
+        return Err(opts.option_error(
+            "script",
+            &script_pos,
+            "scripted updates cannot be used with `data_stream => true` (data streams only take `create`)",
+        ));
+    }
+    if cfg.action.is_static() && cfg.action.source() != "update" {
+        tracing::warn!(action = %cfg.action.source(), "elasticsearch output: `script` only applies to `action => update`");
+    }
+    cfg.script = Some(ScriptSpec {
+        script,
+        kind,
+        lang: Some(lang).filter(|l| !l.is_empty()),
+        var_name,
+        scripted_upsert,
+    });
+    Ok(())
 }
 
 /// `ilm_*`. Sluice does not manage index lifecycles: when Logstash would use ILM, the
@@ -583,14 +800,6 @@ fn compatibility_options(opts: &mut Options) -> Result<(), Error> {
                 ));
             }
         }
-    }
-    let pos = opts.value_pos("retry_on_conflict");
-    if opts.int("retry_on_conflict")?.is_some_and(|n| n != 1) {
-        return Err(opts.option_error(
-            "retry_on_conflict",
-            &pos,
-            "only its default (1) is supported yet",
-        ));
     }
     let pos = opts.value_pos("ssl_supported_protocols");
     if let Some(protocols) = opts.string_list("ssl_supported_protocols")? {

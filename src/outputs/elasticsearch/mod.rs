@@ -21,10 +21,14 @@ use crate::config::Error;
 use crate::event::{new_map, Event, Value};
 use crate::metrics;
 use crate::plugin::Options;
+pub use bulk::VersionType;
 use bulk::{Action, Doc, Meta};
+pub use client::ClientCertificate;
 pub use client::{Auth, Tls};
 use client::{Client, RequestError};
-pub use config::{Config, DataStream, TemplateApi, TemplateSpec, DEFAULT_BULK_MAX_BYTES};
+pub use config::{
+    Config, DataStream, ScriptKind, ScriptSpec, TemplateApi, TemplateSpec, DEFAULT_BULK_MAX_BYTES,
+};
 use tokio::sync::{OnceCell, Semaphore};
 
 type Rejected = (usize, Rejection);
@@ -48,6 +52,7 @@ impl ElasticsearchOutput {
             &cfg.hosts,
             &cfg.tls,
             &cfg.auth,
+            &cfg.custom_headers,
             cfg.http_compression,
             cfg.timeout,
             cfg.resurrect_delay,
@@ -114,21 +119,22 @@ impl ElasticsearchOutput {
         for (i, e) in events.iter().enumerate() {
             let action_text = self.cfg.action.render(e);
             let index = self.index_for(e);
-            let reject = |action: Action, index: String, message: String| Rejection {
-                reason: Reason::new("invalid_action", message),
-                status: 0,
-                action: action.as_str(),
-                target: index,
-            };
+            let invalid =
+                |action: Action, index: String, code: &'static str, message: String| Rejection {
+                    reason: Reason::new(code, message),
+                    status: 0,
+                    action: action.as_str(),
+                    target: index,
+                };
             let Some(action) = Action::parse(&action_text) else {
                 let message = format!("unknown bulk action `{action_text}`");
-                rejected.push((i, reject(Action::Index, index, message)));
+                rejected.push((i, invalid(Action::Index, index, "invalid_action", message)));
                 continue;
             };
             let id = self.cfg.document_id.as_ref().map(|t| t.render(e));
             if id.is_none() && matches!(action, Action::Update | Action::Delete) {
                 let message = format!("action `{}` needs a document_id", action.as_str());
-                rejected.push((i, reject(action, index, message)));
+                rejected.push((i, invalid(action, index, "invalid_action", message)));
                 continue;
             }
             let routing = self.cfg.routing.as_ref().map(|t| t.render(e));
@@ -138,6 +144,40 @@ impl ElasticsearchOutput {
                 .as_ref()
                 .map(|t| t.render(e))
                 .filter(|p| !p.is_empty());
+            let version = match &self.cfg.version {
+                None => None,
+                Some(t) => {
+                    let text = t.render(e);
+                    match text.trim().parse::<i64>() {
+                        Ok(v) if v >= 0 => Some(v),
+                        _ => {
+                            let message = format!(
+                                "version `{text}` (from `{}`) is not a non-negative integer",
+                                t.source()
+                            );
+                            rejected.push((i, invalid(action, index, "invalid_version", message)));
+                            continue;
+                        }
+                    }
+                }
+            };
+            // An update's body: the event as a partial document, or as the script's
+            // parameter; `upsert` rendered per event.
+            let upsert = match (&self.cfg.upsert, action) {
+                (Some(t), Action::Update) => {
+                    let text = t.render(e);
+                    match serde_json::from_str::<serde_json::Value>(&text) {
+                        Ok(v) if v.is_object() => Some(text.into_owned()),
+                        _ => {
+                            let message =
+                                format!("upsert `{}` does not render to a JSON object", t.source());
+                            rejected.push((i, invalid(action, index, "invalid_upsert", message)));
+                            continue;
+                        }
+                    }
+                }
+                _ => None,
+            };
             let start = body.len();
             bulk::write_action(
                 &mut body,
@@ -147,6 +187,9 @@ impl ElasticsearchOutput {
                     id: id.as_deref(),
                     routing: routing.as_deref(),
                     pipeline: pipeline.as_deref(),
+                    version,
+                    version_type: self.cfg.version_type,
+                    retry_on_conflict: Some(self.cfg.retry_on_conflict),
                 },
             );
             let event: &Event = match &self.cfg.data_stream {
@@ -157,14 +200,7 @@ impl ElasticsearchOutput {
             };
             match action {
                 Action::Index | Action::Create => event.write_json(&mut body),
-                Action::Update => {
-                    body.extend_from_slice(b"{\"doc\":");
-                    event.write_json(&mut body);
-                    if self.cfg.doc_as_upsert {
-                        body.extend_from_slice(b",\"doc_as_upsert\":true");
-                    }
-                    body.push(b'}');
-                }
+                Action::Update => self.write_update(&mut body, event, upsert.as_deref()),
                 Action::Delete => {}
             }
             if action != Action::Delete {
@@ -175,9 +211,61 @@ impl ElasticsearchOutput {
                 action,
                 index,
                 range: start..body.len(),
+                external_version: version.is_some()
+                    && self.cfg.version_type.is_some_and(VersionType::is_external),
             });
         }
         (body, docs, rejected)
+    }
+
+    /// An update's source line, as Logstash builds it: `{"doc": event}` (with
+    /// `doc_as_upsert` or `upsert`), or with a `script`, the event as the script's
+    /// `params.<script_var_name>` and the upsert the script options ask for.
+    fn write_update(&self, body: &mut Vec<u8>, event: &Event, upsert: Option<&str>) {
+        let Some(script) = &self.cfg.script else {
+            body.extend_from_slice(b"{\"doc\":");
+            event.write_json(body);
+            if self.cfg.doc_as_upsert {
+                body.extend_from_slice(b",\"doc_as_upsert\":true");
+            } else if let Some(u) = upsert {
+                body.extend_from_slice(b",\"upsert\":");
+                body.extend_from_slice(u.as_bytes());
+            }
+            body.push(b'}');
+            return;
+        };
+        let json = |body: &mut Vec<u8>, s: &str| {
+            // Serializing a &str into a Vec cannot fail.
+            let _ = serde_json::to_writer(&mut *body, s);
+        };
+        body.extend_from_slice(b"{\"script\":{\"params\":{");
+        json(body, &script.var_name);
+        body.push(b':');
+        event.write_json(body);
+        body.push(b'}');
+        let text = script.script.render(event);
+        match script.kind {
+            // Elasticsearch 6 renamed `inline` to `source`; OpenSearch knows only that.
+            ScriptKind::Inline => body.extend_from_slice(b",\"source\":"),
+            ScriptKind::Indexed => body.extend_from_slice(b",\"id\":"),
+        }
+        json(body, &text);
+        // A stored script has its language already; the cluster refuses one given.
+        if let (Some(lang), ScriptKind::Inline) = (&script.lang, script.kind) {
+            body.extend_from_slice(b",\"lang\":");
+            json(body, lang);
+        }
+        body.push(b'}');
+        if script.scripted_upsert {
+            body.extend_from_slice(b",\"scripted_upsert\":true,\"upsert\":{}");
+        } else if self.cfg.doc_as_upsert {
+            body.extend_from_slice(b",\"upsert\":");
+            event.write_json(body);
+        } else if let Some(u) = upsert {
+            body.extend_from_slice(b",\"upsert\":");
+            body.extend_from_slice(u.as_bytes());
+        }
+        body.push(b'}');
     }
 
     fn index_for(&self, e: &Event) -> String {
@@ -248,12 +336,22 @@ impl ElasticsearchOutput {
                 }
                 Ok(resp) => match bulk::parse_response(&resp.body) {
                     Ok(items) if items.len() == pending.len() => {
+                        let mut superseded = 0usize;
                         for (&d, item) in pending.iter().zip(items.iter()) {
                             m.items
                                 .get_or_create(&metrics::label("status", item.status.to_string()))
                                 .inc();
                             let doc = &all[d];
+                            superseded += usize::from(doc.external_version && item.status == 409);
                             out.push((d, bulk::outcome(doc, item, &self.cfg.dlq_custom_codes)));
+                        }
+                        if superseded > 0 {
+                            // Counted under the items metric with status 409; a
+                            // warning as in Logstash, but one per response.
+                            tracing::warn!(
+                                documents = superseded,
+                                "elasticsearch output: documents not written: the cluster holds the same or a newer external version (HTTP 409)"
+                            );
                         }
                     }
                     Ok(items) => {
@@ -387,5 +485,108 @@ impl std::fmt::Debug for ElasticsearchOutput {
             .field("hosts", &self.client.describe())
             .field("index", &self.cfg.index.source())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value as Json};
+
+    fn output(body: &str) -> ElasticsearchOutput {
+        let mut opts = Options::from_text("elasticsearch", "output", body).unwrap();
+        let out = ElasticsearchOutput::build(&mut opts).unwrap();
+        opts.finish().unwrap();
+        out
+    }
+
+    fn event(fields: &[(&str, Value)]) -> Event {
+        let mut e = Event::new();
+        for (k, v) in fields {
+            e.insert_field(*k, v.clone());
+        }
+        e
+    }
+
+    /// The action line and source line of each encoded document.
+    fn encoded(out: &ElasticsearchOutput, events: &[Event]) -> (Vec<Json>, Vec<Rejected>) {
+        let refs: Vec<&Event> = events.iter().collect();
+        let (body, _, rejected) = out.encode(&refs);
+        let text = String::from_utf8(body).unwrap();
+        let lines = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        (lines, rejected)
+    }
+
+    #[test]
+    fn scripted_updates_carry_the_event_as_a_script_parameter() {
+        let out = output(
+            r#"action => update document_id => "%{id}" script => "ctx._source.n += params.%{var}.n"
+               script_var_name => "e" scripted_upsert => true retry_on_conflict => 3"#,
+        );
+        let e = event(&[
+            ("id", Value::from("a1")),
+            ("var", Value::from("e")),
+            ("n", Value::Int(2)),
+        ]);
+        let (lines, rejected) = encoded(&out, &[e]);
+        assert!(rejected.is_empty());
+        assert_eq!(lines[0]["update"]["_id"], "a1");
+        assert_eq!(lines[0]["update"]["retry_on_conflict"], 3);
+        let src = &lines[1];
+        assert_eq!(src["script"]["source"], "ctx._source.n += params.e.n");
+        assert_eq!(src["script"]["lang"], "painless");
+        assert_eq!(src["script"]["params"]["e"]["n"], 2);
+        assert_eq!(src["scripted_upsert"], true);
+        assert_eq!(src["upsert"], json!({}));
+        assert!(src.get("doc").is_none());
+    }
+
+    #[test]
+    fn indexed_scripts_name_the_stored_script_and_upserts_follow_the_options() {
+        let e = event(&[("id", Value::from("a1")), ("n", Value::Int(2))]);
+        let out = output(
+            r#"action => update document_id => "%{id}" script => "bump" script_type => indexed
+               doc_as_upsert => true"#,
+        );
+        let (lines, _) = encoded(&out, std::slice::from_ref(&e));
+        assert_eq!(lines[1]["script"]["id"], "bump");
+        assert!(lines[1]["script"].get("lang").is_none());
+        assert_eq!(lines[1]["upsert"]["n"], 2, "doc_as_upsert: the event");
+        let out = output(
+            r#"action => update document_id => "%{id}" script => "x" script_lang => ""
+               upsert => '{"n": %{n}, "first": true}'"#,
+        );
+        let (lines, _) = encoded(&out, std::slice::from_ref(&e));
+        assert!(lines[1]["script"].get("lang").is_none());
+        assert_eq!(lines[1]["upsert"], json!({"n": 2, "first": true}));
+        // Without a script: the event is the partial document, `upsert` the new one.
+        let out = output(r#"action => update document_id => "%{id}" upsert => '{"n": 0}'"#);
+        let (lines, _) = encoded(&out, std::slice::from_ref(&e));
+        assert_eq!(lines[1]["doc"]["n"], 2);
+        assert_eq!(lines[1]["upsert"], json!({"n": 0}));
+        // An upsert that does not render to JSON is a dead letter, not a broken request.
+        let out = output(r#"action => update document_id => "%{id}" upsert => '{"n": %{n}'"#);
+        let (lines, rejected) = encoded(&out, std::slice::from_ref(&e));
+        assert!(lines.is_empty());
+        assert_eq!(rejected[0].1.reason.code, "invalid_upsert");
+    }
+
+    #[test]
+    fn external_versions_are_rendered_per_event_and_checked() {
+        let out = output(r#"document_id => "%{id}" version => "%{[v]}" version_type => external"#);
+        let good = event(&[("id", Value::from("a")), ("v", Value::Int(17))]);
+        let bad = event(&[("id", Value::from("b")), ("v", Value::from("seventeen"))]);
+        let missing = event(&[("id", Value::from("c"))]);
+        let (lines, rejected) = encoded(&out, &[good, bad, missing]);
+        assert_eq!(lines.len(), 2, "one document encoded");
+        assert_eq!(lines[0]["index"]["version"], 17);
+        assert_eq!(lines[0]["index"]["version_type"], "external");
+        assert_eq!(rejected.iter().map(|(i, _)| *i).collect::<Vec<_>>(), [1, 2]);
+        assert!(rejected
+            .iter()
+            .all(|(_, r)| r.reason.code == "invalid_version"));
     }
 }
