@@ -539,17 +539,16 @@ impl<'a, 's> Parser<'a, 's> {
     /// The rest of a string (after its opening `"`).
     fn string(&mut self) -> Parsed<String> {
         let start = self.pos;
-        let end = self.scan_plain();
+        let (end, ascii) = self.scan_plain();
         if self.bytes.get(end) == Some(&b'"') {
             self.pos = end + 1;
-            return self.utf8(start, end).map(str::to_owned);
+            return self.text(start, end, ascii).map(str::to_owned);
         }
         // Escapes (or an error): build the string piece by piece.
         let mut out = String::with_capacity(end - start + 16);
-        let mut from = start;
-        let mut at = end;
+        let (mut from, mut at, mut ascii) = (start, end, ascii);
         loop {
-            out.push_str(self.utf8(from, at)?);
+            out.push_str(self.text(from, at, ascii)?);
             self.pos = at;
             match self.peek() {
                 Some(b'"') => {
@@ -569,29 +568,50 @@ impl<'a, 's> Parser<'a, 's> {
                 None => return Err(self.error("EOF while parsing a string")),
             }
             from = self.pos;
-            at = self.scan_plain();
+            (at, ascii) = self.scan_plain();
         }
     }
 
-    /// Where the run of plain string bytes starting at `self.pos` ends: the index of
-    /// the first `"`, `\` or control character, or the end of the input.
+    /// Where the run of plain string bytes starting at `self.pos` ends (the index of
+    /// the first `"`, `\` or control character, or the end of the input), and whether
+    /// the run is all ASCII, which needs no UTF-8 check.
     #[inline]
-    fn scan_plain(&self) -> usize {
+    fn scan_plain(&self) -> (usize, bool) {
         let bytes = self.bytes;
         let mut i = self.pos;
+        let mut seen = 0u64;
         while let Some(chunk) = bytes.get(i..i + 8) {
             let mut word = [0u8; 8];
             word.copy_from_slice(chunk);
-            let mask = special_bytes(u64::from_le_bytes(word));
+            let word = u64::from_le_bytes(word);
+            let mask = special_bytes(word);
             if mask != 0 {
-                return i + (mask.trailing_zeros() / 8) as usize;
+                let before = mask.trailing_zeros() / 8;
+                // The bytes before the first special one (`before` < 8).
+                seen |= word & ((1u64 << (before * 8)) - 1);
+                return (i + before as usize, seen & HIGHS == 0);
             }
+            seen |= word;
             i += 8;
         }
         while i < bytes.len() && !STRING_SPECIAL[usize::from(bytes[i])] {
+            seen |= u64::from(bytes[i]);
             i += 1;
         }
-        i
+        (i, seen & HIGHS == 0)
+    }
+
+    /// The string `from..to` of the input, `ascii` when [`Parser::scan_plain`] saw only
+    /// ASCII there.
+    #[inline]
+    fn text(&self, from: usize, to: usize, ascii: bool) -> Parsed<&'a str> {
+        let bytes: &'a [u8] = self.bytes;
+        if ascii {
+            // SAFETY: every byte of the range is below 0x80 (`scan_plain` checked their
+            // high bits), and a run of ASCII bytes is valid UTF-8.
+            return Ok(unsafe { std::str::from_utf8_unchecked(&bytes[from..to]) });
+        }
+        self.utf8(from, to)
     }
 
     fn utf8(&self, from: usize, to: usize) -> Parsed<&'a str> {
@@ -886,6 +906,26 @@ mod tests {
                 (Ok(e), Ok(g)) => assert_eq!(e, g, "{shown}"),
                 (Err(_), Err(_)) => {}
                 _ => panic!("{shown}: serde_json {expected:?}, ours {got:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn invalid_utf8_is_refused_wherever_it_is_in_a_string() {
+        for len in [1, 7, 8, 9, 15, 16, 17, 23] {
+            for at in 0..len {
+                let mut text = b"\"".to_vec();
+                text.extend((0..len).map(|i| if i == at { 0xff } else { b'a' }));
+                text.extend_from_slice(b"\\n\"");
+                assert!(parse_value(&text).is_err(), "{len} {at}");
+                // And a valid two-byte character there is kept.
+                let mut text = b"\"".to_vec();
+                text.extend((0..len).map(|i| if i == at { 0xc3 } else { b'a' }));
+                text.insert(at + 2, 0xa9);
+                text.push(b'"');
+                let expected = serde_reference(&text);
+                assert!(expected.is_ok());
+                assert_eq!(ours(&text), expected, "{len} {at}");
             }
         }
     }
