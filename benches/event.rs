@@ -4,7 +4,10 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use sluice::codecs::Decoder;
 use sluice::event::field_ref::FieldRef;
 use sluice::event::sprintf::Template;
-use sluice::event::{Event, Timestamp, Value};
+use sluice::event::{parse_object, parse_value, Event, ObjectShape, Timestamp, Value};
+
+/// A Filebeat document as the Beats input receives it: small nested maps.
+const BEATS_DOCUMENT: &[u8] = br#"{"@timestamp":"2024-01-02T03:04:05.678Z","@metadata":{"beat":"filebeat","type":"_doc","version":"8.13.4"},"message":"192.168.1.10 - - [02/Jan/2024:03:04:05 +0000] \"GET /api/orders?page=2 HTTP/1.1\" 200 5123","host":{"name":"web-01"},"agent":{"type":"filebeat","version":"8.13.4"},"ecs":{"version":"8.0.0"},"log":{"file":{"path":"/var/log/app.log"},"offset":1234567},"id":42}"#;
 
 const LINE: &[u8] = br#"{"timestamp":"2026-11-21T00:00:00.005000Z","level":"ERROR","service":"celery-worker","logger":"apps.cab.approvals","message":"Database connection pool exhausted (20/20 in use)","correlation_id":"025b413f-f06c-4e19-9865-3773afbd67f9","deployment_id":"4ef8aa38","risk_score":56.0}"#;
 
@@ -19,6 +22,18 @@ fn bench(c: &mut Criterion) {
             out.clear();
             Decoder::Json.decode(std::hint::black_box(LINE), now, &mut out);
         })
+    });
+
+    g.bench_function("parse_beats_document", |b| {
+        let shape = ObjectShape {
+            room: 2,
+            metadata_room: Some(2),
+        };
+        b.iter(|| parse_object(std::hint::black_box(BEATS_DOCUMENT), shape))
+    });
+
+    g.bench_function("parse_value_beats_document", |b| {
+        b.iter(|| parse_value(std::hint::black_box(BEATS_DOCUMENT)))
     });
 
     g.bench_function("from_plain_line", |b| {

@@ -10,7 +10,10 @@ pub mod sprintf;
 pub mod timestamp;
 mod value;
 
-pub use json::{events_from_json_slice, JsonEventError};
+pub use json::{
+    events_from_json_slice, parse_object, parse_value, JsonError, JsonEventError, JsonObject,
+    ObjectShape, EVENT_ROOM,
+};
 pub use timestamp::Timestamp;
 pub use value::{map_with_capacity, new_map, Map, Value};
 

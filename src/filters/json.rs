@@ -52,7 +52,7 @@ impl EventFilter for Json {
         if text.trim().is_empty() {
             return Outcome::Failure;
         }
-        let parsed: Value = match serde_json::from_str(text) {
+        let parsed = match crate::event::parse_value(text.as_bytes()) {
             Ok(v) => v,
             Err(e) => {
                 tracing::debug!(error = %e, source = %self.source, "json filter could not parse field");

@@ -12,21 +12,32 @@
 //! With the `multiline` codec the pending lines live in a decoder both sides share: the
 //! input's task flushes them after `auto_flush_interval`, and when it stops while the
 //! reader thread waits in `read`; the thread flushes them at end of file.
+//!
+//! Other codecs decode each line alone, and decoding (JSON above all) costs far more
+//! than reading and framing: on one thread it capped a json_lines pipeline at what one
+//! core decodes while the workers idled. So the reader only frames lines into blocks
+//! (one per read) and [`DECODERS`] threads decode the blocks in parallel, each pushing
+//! its batch when every earlier block has been pushed: batches reach the queue in the
+//! order of the input, as from one thread.
 
 use super::{Input, InputContext, InputError};
 use crate::batch::{Ack, Batch};
-use crate::codecs::line::LineFramer;
-use crate::codecs::{StreamCodec, StreamDecoder};
+use crate::codecs::line::{Line, LineFramer};
+use crate::codecs::{Decoder, StreamCodec, StreamDecoder};
 use crate::config::Error;
 use crate::event::{Event, Timestamp};
 use crate::plugin::Options;
 use bytes::BytesMut;
 use std::io::Read;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::{Arc, Condvar, Mutex};
 use tokio_util::codec::Decoder as _;
 
 const READ_CHUNK: usize = 256 * 1024;
+
+/// Threads that decode blocks of lines, at most: one per core, up to this many.
+const DECODERS: usize = 8;
 
 pub struct StdinInput {
     codec: StreamCodec,
@@ -49,7 +60,7 @@ impl Input for StdinInput {
     async fn run(self: Box<Self>, ctx: InputContext) -> Result<(), InputError> {
         let handle = tokio::runtime::Handle::current();
         let reader_ctx = ctx.clone();
-        let reading = Arc::new(AtomicBool::new(false));
+        let reading = Arc::new(Idle::default());
         let reader_flag = reading.clone();
         let decoder = Arc::new(Mutex::new(self.codec.stream()));
         let reader_decoder = decoder.clone();
@@ -101,7 +112,7 @@ impl Input for StdinInput {
         // Asked to stop: a reader blocked in `read` is left behind; one pushing a chunk
         // it already read finishes that push and then sees the shutdown.
         loop {
-            if reading.load(Ordering::Acquire) {
+            if reading.is_idle() {
                 tracing::debug!(
                     input = ctx.id(),
                     "stopping while stdin is blocked in a read"
@@ -140,11 +151,250 @@ async fn push_events(
         .await
 }
 
+/// Whether the reader thread waits in `read` with nothing read left to push: then
+/// stopping loses nothing.
+#[derive(Default)]
+struct Idle {
+    reading: AtomicBool,
+    /// Blocks handed to the decoders and not yet pushed (or given up).
+    in_flight: AtomicUsize,
+}
+
+impl Idle {
+    fn is_idle(&self) -> bool {
+        self.reading.load(Ordering::Acquire) && self.in_flight.load(Ordering::Acquire) == 0
+    }
+}
+
+/// The lines of one read, numbered in the order they were read.
+struct Block {
+    seq: u64,
+    lines: Vec<Line>,
+    bytes: usize,
+    now: Timestamp,
+}
+
+/// Whose turn it is to push: blocks are pushed in the order they were read.
+struct Turns {
+    /// The next block to push, and whether the queue closed (nobody pushes anymore).
+    state: Mutex<(u64, bool)>,
+    changed: Condvar,
+}
+
+impl Turns {
+    fn lock(&self) -> std::sync::MutexGuard<'_, (u64, bool)> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Waits until block `seq` may be pushed; false when the queue closed.
+    fn wait(&self, seq: u64) -> bool {
+        let mut state = self.lock();
+        while state.0 != seq && !state.1 {
+            state = self.changed.wait(state).unwrap_or_else(|p| p.into_inner());
+        }
+        !state.1
+    }
+
+    /// Block `seq` is pushed (or the queue `closed`): the next one's turn.
+    fn pass(&self, closed: bool) {
+        let mut state = self.lock();
+        state.0 += 1;
+        state.1 |= closed;
+        self.changed.notify_all();
+    }
+
+    fn closed(&self) -> bool {
+        self.lock().1
+    }
+}
+
 fn read_loop(
     input: &StdinInput,
     ctx: &InputContext,
     handle: &tokio::runtime::Handle,
-    reading: &AtomicBool,
+    idle: &Idle,
+    decoder: &Mutex<StreamDecoder>,
+) -> Result<(), InputError> {
+    let decoders = std::thread::available_parallelism().map_or(1, |n| n.get().min(DECODERS));
+    // (A `let` of its own: the lock is released before `read_and_decode` takes it.)
+    let line_decoder = match &*lock(decoder) {
+        StreamDecoder::Lines(d) if decoders > 1 => Some(d.clone()),
+        _ => None,
+    };
+    let Some(line_decoder) = line_decoder else {
+        // One thread, or a codec whose lines depend on the lines before them.
+        return read_and_decode(input, ctx, handle, idle, decoder);
+    };
+    let turns = Turns {
+        state: Mutex::new((0, false)),
+        changed: Condvar::new(),
+    };
+    // Blocks wait here for a decoder: with one block being decoded (or waiting for its
+    // turn) per decoder, at most 2 × `decoders` blocks of `READ_CHUNK` bytes are held.
+    let (blocks, queued) = sync_channel::<Block>(decoders);
+    let queued = Mutex::new(queued);
+    let span = tracing::Span::current();
+    std::thread::scope(|scope| {
+        for n in 0..decoders {
+            let (turns, queued, line_decoder, span) = (&turns, &queued, &line_decoder, &span);
+            let spawned = std::thread::Builder::new()
+                .name(format!("sluice-stdin-{n}"))
+                .spawn_scoped(scope, move || {
+                    span.in_scope(|| decode_blocks(ctx, handle, idle, turns, queued, line_decoder))
+                });
+            if let Err(source) = spawned {
+                if n == 0 {
+                    return Err(InputError::Io {
+                        context: "cannot start a stdin decoder thread".into(),
+                        source,
+                    });
+                }
+                tracing::warn!(error = %source, threads = n, "stdin decodes on fewer threads than cores");
+                break;
+            }
+        }
+        // Dropping the sender (in `read_blocks`) lets the decoders finish; the scope waits
+        // for them, so this thread ends once every block read is pushed.
+        read_blocks(input, ctx, idle, &turns, blocks)
+    })
+}
+
+/// Reads and frames stdin into blocks for the decoders until end of file, a shutdown or
+/// a closed queue.
+fn read_blocks(
+    input: &StdinInput,
+    ctx: &InputContext,
+    idle: &Idle,
+    turns: &Turns,
+    blocks: SyncSender<Block>,
+) -> Result<(), InputError> {
+    let mut stdin = std::io::stdin().lock();
+    let mut framer = LineFramer::new(input.max_line_bytes);
+    let mut buf = BytesMut::with_capacity(READ_CHUNK * 2);
+    let mut chunk = vec![0u8; READ_CHUNK];
+    let mut seq = 0;
+    loop {
+        if ctx.is_shutting_down() || turns.closed() {
+            return Ok(());
+        }
+        idle.reading.store(true, Ordering::Release);
+        let read = stdin.read(&mut chunk);
+        idle.reading.store(false, Ordering::Release);
+        let n = match read {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(source) => {
+                return Err(InputError::Io {
+                    context: "reading stdin".into(),
+                    source,
+                })
+            }
+        };
+        let eof = n == 0;
+        buf.extend_from_slice(&chunk[..n]);
+        let mut lines = Vec::with_capacity(n / 128 + 1);
+        let mut bytes = 0;
+        loop {
+            let next = if eof {
+                framer.decode_eof(&mut buf)
+            } else {
+                framer.decode(&mut buf)
+            };
+            match next {
+                Ok(Some(line)) => {
+                    bytes += line.bytes.len();
+                    lines.push(line);
+                }
+                Ok(None) => break,
+                Err(source) => {
+                    return Err(InputError::Io {
+                        context: "framing stdin".into(),
+                        source,
+                    })
+                }
+            }
+        }
+        if !lines.is_empty() {
+            idle.in_flight.fetch_add(1, Ordering::AcqRel);
+            let block = Block {
+                seq,
+                lines,
+                bytes,
+                now: Timestamp::now(),
+            };
+            seq += 1;
+            if blocks.send(block).is_err() {
+                // Every decoder stopped: the queue closed.
+                idle.in_flight.fetch_sub(1, Ordering::AcqRel);
+                return Ok(());
+            }
+        }
+        if eof {
+            tracing::debug!(input = ctx.id(), "stdin reached end of file");
+            return Ok(());
+        }
+    }
+}
+
+/// One decoder thread: takes blocks, decodes them, and pushes each in its turn.
+fn decode_blocks(
+    ctx: &InputContext,
+    handle: &tokio::runtime::Handle,
+    idle: &Idle,
+    turns: &Turns,
+    queued: &Mutex<Receiver<Block>>,
+    decoder: &Decoder,
+) {
+    loop {
+        let next = queued.lock().unwrap_or_else(|p| p.into_inner()).recv();
+        let Ok(block) = next else {
+            // The reader stopped and every block is taken.
+            return;
+        };
+        let mut turn = Turn {
+            turns,
+            idle,
+            closed: false,
+        };
+        let mut events = Vec::with_capacity(block.lines.len());
+        for line in &block.lines {
+            let before = events.len();
+            decoder.decode(&line.bytes, block.now, &mut events);
+            if line.truncated {
+                for e in &mut events[before..] {
+                    e.add_tag(crate::codecs::line::LINE_TOO_LONG);
+                }
+            }
+        }
+        drop(block.lines);
+        if turns.wait(block.seq) && !events.is_empty() {
+            let batch = Batch::with_bytes(events, Ack::none(), block.bytes);
+            turn.closed = handle.block_on(ctx.push(batch)).is_err();
+        }
+    }
+}
+
+/// A decoder's turn with one block: passed on when it ends, also by a panic (which
+/// stops the input rather than leave the next blocks waiting forever).
+struct Turn<'a> {
+    turns: &'a Turns,
+    idle: &'a Idle,
+    closed: bool,
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        self.turns.pass(self.closed || std::thread::panicking());
+        self.idle.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Reads, frames and decodes on this one thread.
+fn read_and_decode(
+    input: &StdinInput,
+    ctx: &InputContext,
+    handle: &tokio::runtime::Handle,
+    idle: &Idle,
     decoder: &Mutex<StreamDecoder>,
 ) -> Result<(), InputError> {
     let mut stdin = std::io::stdin().lock();
@@ -155,9 +405,9 @@ fn read_loop(
         if ctx.is_shutting_down() {
             return Ok(());
         }
-        reading.store(true, Ordering::Release);
+        idle.reading.store(true, Ordering::Release);
         let read = stdin.read(&mut chunk);
-        reading.store(false, Ordering::Release);
+        idle.reading.store(false, Ordering::Release);
         let n = match read {
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,

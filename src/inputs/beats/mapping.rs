@@ -158,7 +158,7 @@ impl Mapper {
         let Some(Value::String(text)) = event.get_field(MESSAGE) else {
             return;
         };
-        match serde_json::from_str::<Value>(text) {
+        match crate::event::parse_value(text.as_bytes()) {
             Ok(Value::Map(decoded)) => {
                 event.fields_mut().shift_remove(MESSAGE);
                 for (k, v) in decoded {
