@@ -260,7 +260,7 @@ impl Reader<'_> {
 fn decode_json_lines(payload: &[u8], out: &mut Vec<Event>) -> Result<(), String> {
     let now = Timestamp::now();
     for line in payload.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-        let value: Value = serde_json::from_slice(line).map_err(|e| e.to_string())?;
+        let value = crate::event::parse_value(line).map_err(|e| e.to_string())?;
         match value {
             Value::Map(fields) => out.push(Event::from_map(fields, now)),
             Value::Array(mut parts) if parts.len() == 2 => {
