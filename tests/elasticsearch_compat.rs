@@ -272,6 +272,16 @@ fn ilm_writes_to_the_rollover_alias_as_logstash() {
     )
     .unwrap();
     assert_eq!(cfg.index.source(), "seed-logs");
+    let ilm = cfg.ilm.expect("ILM is set up before the first write");
+    assert_eq!(ilm.bootstrap_index(), "<seed-logs-{now/d}-000001>");
+    assert_eq!(ilm.policy, "logstash-policy");
+    let cfg = config(r#"ilm_rollover_alias => "logs" ilm_pattern => "000001" ilm_policy => "p""#)
+        .unwrap();
+    let ilm = cfg.ilm.expect("auto with an alias");
+    assert_eq!(
+        (ilm.bootstrap_index().as_str(), ilm.policy.as_str()),
+        ("<logs-000001>", "p")
+    );
     let cfg = config(r#"ilm_rollover_alias => "seed-logs""#).unwrap();
     assert_eq!(
         cfg.index.source(),
@@ -292,6 +302,7 @@ fn ilm_writes_to_the_rollover_alias_as_logstash() {
         "mine",
         "a custom index without an alias keeps ILM off"
     );
+    assert!(cfg.ilm.is_none());
     let cfg = config(r#"ilm_enabled => false ilm_rollover_alias => "seed-logs" index => "mine""#)
         .unwrap();
     assert_eq!(cfg.index.source(), "mine");

@@ -152,6 +152,39 @@ pub struct Config {
     /// `upsert`: the JSON document an update creates when the id is missing.
     pub upsert: Option<Template>,
     pub script: Option<ScriptSpec>,
+    /// Index lifecycle management, when in use: set up before the first bulk request.
+    pub ilm: Option<Ilm>,
+}
+
+/// What ILM sets up in the cluster, as Logstash does before its first write: the
+/// policy (only the default one is created), and the rollover alias with its first
+/// index, which events are then written through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ilm {
+    /// `ilm_rollover_alias`: the write alias events go to.
+    pub rollover_alias: String,
+    /// `ilm_pattern`: the suffix of the first index's name, date math allowed.
+    pub pattern: String,
+    /// `ilm_policy`.
+    pub policy: String,
+}
+
+/// Logstash's default policy name: the only one the output creates when missing.
+pub const DEFAULT_ILM_POLICY: &str = "logstash-policy";
+
+impl Ilm {
+    /// The first index, in Elasticsearch's date math syntax (`<logstash-{now/d}-000001>`).
+    pub fn bootstrap_index(&self) -> String {
+        format!("<{}-{}>", self.rollover_alias, self.pattern)
+    }
+
+    /// The policy Logstash creates when `ilm_policy` is its default and the cluster has
+    /// none by that name: roll over at 25 GB or 30 days.
+    pub fn default_policy() -> serde_json::Value {
+        serde_json::json!({
+            "policy": {"phases": {"hot": {"actions": {"rollover": {"max_size": "25gb", "max_age": "30d"}}}}}
+        })
+    }
 }
 
 /// `ilm_enabled`.
@@ -196,6 +229,7 @@ impl Config {
             retry_on_conflict: 1,
             upsert: None,
             script: None,
+            ilm: None,
         }
     }
 }
@@ -681,10 +715,10 @@ fn updates(opts: &mut Options, cfg: &mut Config) -> Result<(), Error> {
     Ok(())
 }
 
-/// `ilm_*`. Sluice does not manage index lifecycles: when Logstash would use ILM, the
-/// output writes to the rollover alias's name, as Logstash does, and says what it does
-/// not set up (the policy, the bootstrap index and the alias). OpenSearch has no ILM
-/// API at all (it has ISM).
+/// `ilm_*`: when ILM is in use, events go to the rollover alias, and the output sets up
+/// the policy and the alias's first index before its first write (see
+/// [`Ilm`]). OpenSearch has no ILM API (it has ISM): there, leave `ilm_enabled` unset
+/// or false.
 fn ilm(
     opts: &mut Options,
     cfg: &mut Config,
@@ -707,7 +741,7 @@ fn ilm(
     let alias = opts.string("ilm_rollover_alias")?;
     let alias_pos = opts.value_pos("ilm_rollover_alias");
     let pattern = opts.string_or("ilm_pattern", "{now/d}-000001")?;
-    let policy = opts.string_or("ilm_policy", "logstash-policy")?;
+    let policy = opts.string_or("ilm_policy", DEFAULT_ILM_POLICY)?;
     if let Some(a) = &alias {
         if a.contains("%{") {
             return Err(opts.option_error(
@@ -740,15 +774,60 @@ fn ilm(
     if index_given {
         tracing::warn!(index = %cfg.index.source(), rollover_alias = %alias, "elasticsearch output: ILM replaces `index` with the rollover alias, as in Logstash");
     }
-    tracing::warn!(
-        rollover_alias = %alias,
-        ilm_policy = %policy,
-        ilm_pattern = %pattern,
-        "elasticsearch output: index lifecycle management is not implemented: events go to the rollover alias's name, but no ILM policy, bootstrap index or write alias is created, so nothing rolls over; create them in the cluster (or use data streams)"
-    );
+    if let Some(t) = cfg.template.as_mut() {
+        with_lifecycle(&mut t.body, &alias, &policy);
+    }
     cfg.index = Template::parse(&alias)
         .map_err(|e| opts.option_error("ilm_rollover_alias", &alias_pos, e))?;
+    cfg.ilm = Some(Ilm {
+        rollover_alias: alias,
+        pattern,
+        policy,
+    });
     Ok(())
+}
+
+/// What Logstash does to the managed template under ILM: it matches the alias's
+/// indices (`<alias>-*`) and names the policy and the alias in the index settings, so
+/// that every index the rollover creates is managed too.
+fn with_lifecycle(body: &mut serde_json::Value, alias: &str, policy: &str) {
+    let Some(obj) = body.as_object_mut() else {
+        return;
+    };
+    // The legacy pattern key (`"template": "logstash-*"`) gives way to index_patterns.
+    if obj
+        .get("template")
+        .is_some_and(serde_json::Value::is_string)
+    {
+        obj.remove("template");
+    }
+    obj.insert(
+        "index_patterns".to_string(),
+        serde_json::json!([format!("{alias}-*")]),
+    );
+    // A composable template keeps its settings under `template`; a legacy one at the top.
+    let holder = match obj.get_mut("template") {
+        Some(serde_json::Value::Object(t)) => t,
+        _ => obj,
+    };
+    let settings = holder
+        .entry("settings")
+        .or_insert_with(|| serde_json::json!({}));
+    if let Some(settings) = settings.as_object_mut() {
+        if settings.contains_key("index.lifecycle.name")
+            || settings.contains_key("index.lifecycle.rollover_alias")
+        {
+            tracing::info!("elasticsearch output: overwriting the template's index lifecycle name and rollover alias, as ILM is in use");
+        }
+        settings.insert(
+            "index.lifecycle.name".to_string(),
+            serde_json::json!(policy),
+        );
+        settings.insert(
+            "index.lifecycle.rollover_alias".to_string(),
+            serde_json::json!(alias),
+        );
+    }
 }
 
 /// The rest of Logstash's option list: each accepted (with what it means here) or

@@ -33,6 +33,35 @@ use tokio::sync::{OnceCell, Semaphore};
 
 type Rejected = (usize, Rejection);
 
+/// A setup answer other than 2xx as a reason to retry, with the start of its body.
+fn check(r: &client::Response, what: &str, name: &str) -> Result<(), Reason> {
+    if (200..300).contains(&r.status) {
+        return Ok(());
+    }
+    Err(Reason::http(
+        r.status,
+        format!(
+            "cannot {what} {name}: HTTP {}: {}",
+            r.status,
+            String::from_utf8_lossy(&r.body)
+                .chars()
+                .take(300)
+                .collect::<String>()
+        ),
+    ))
+}
+
+/// A name as one URL path segment: date math such as `<logs-{now/d}-000001>` holds
+/// characters (`<`, `{`, `/`) that must be escaped, as Logstash escapes them.
+fn encode_path_segment(name: &str) -> String {
+    const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
+    percent_encoding::utf8_percent_encode(name, SEGMENT).to_string()
+}
+
 pub struct ElasticsearchOutput {
     cfg: Config,
     client: Client,
@@ -63,6 +92,95 @@ impl ElasticsearchOutput {
             cfg,
             template_installed: OnceCell::new(),
         })
+    }
+
+    /// What the cluster needs before the first write, in Logstash's order: the
+    /// template, then ILM's policy and alias. An error is a reason to retry the batch
+    /// later (and to try the setup again then).
+    async fn prepare(&self) -> Result<(), Reason> {
+        self.install_template().await?;
+        if let Some(ilm) = &self.cfg.ilm {
+            self.setup_ilm(ilm).await?;
+        }
+        Ok(())
+    }
+
+    /// Creates the default ILM policy when missing (a policy of another name must
+    /// exist already), then the rollover alias's first index when the alias is
+    /// missing, as Logstash's elasticsearch output does.
+    async fn setup_ilm(&self, ilm: &config::Ilm) -> Result<(), Reason> {
+        use reqwest::Method;
+        let policy_path = format!("/_ilm/policy/{}", encode_path_segment(&ilm.policy));
+        let found = self
+            .request(Method::GET, &policy_path, None, "read ILM policy")
+            .await?;
+        match found.status {
+            200..=299 => {}
+            404 if ilm.policy == config::DEFAULT_ILM_POLICY => {
+                let body = serde_json::to_vec(&config::Ilm::default_policy()).unwrap_or_default();
+                let r = self
+                    .request(Method::PUT, &policy_path, Some(body), "create ILM policy")
+                    .await?;
+                check(&r, "create ILM policy", &ilm.policy)?;
+                tracing::info!(ilm_policy = %ilm.policy, "created the default ILM policy");
+            }
+            404 => {
+                return Err(Reason::http(
+                    404,
+                    format!(
+                        "the ILM policy {} does not exist in the cluster: create it (only the default {} is created by the output)",
+                        ilm.policy,
+                        config::DEFAULT_ILM_POLICY
+                    ),
+                ))
+            }
+            _ => check(&found, "read ILM policy", &ilm.policy)?,
+        }
+        let alias_path = format!("/{}", encode_path_segment(&ilm.rollover_alias));
+        let exists = self
+            .request(
+                Method::HEAD,
+                &alias_path,
+                None,
+                "look up the rollover alias",
+            )
+            .await?;
+        if exists.status == 200 {
+            return Ok(());
+        }
+        let target = ilm.bootstrap_index();
+        let body = serde_json::json!({"aliases": {&ilm.rollover_alias: {"is_write_index": true}}});
+        let r = self
+            .request(
+                Method::PUT,
+                &format!("/{}", encode_path_segment(&target)),
+                Some(serde_json::to_vec(&body).unwrap_or_default()),
+                "create the rollover alias",
+            )
+            .await?;
+        if r.status == 400
+            && String::from_utf8_lossy(&r.body).contains("resource_already_exists_exception")
+        {
+            // Another writer created it between the lookup and here.
+            return Ok(());
+        }
+        check(&r, "create the rollover alias", &ilm.rollover_alias)?;
+        tracing::info!(rollover_alias = %ilm.rollover_alias, index = %target, "created the rollover alias and its first index");
+        Ok(())
+    }
+
+    /// One setup request; a transport failure is a reason to retry.
+    async fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+        what: &str,
+    ) -> Result<client::Response, Reason> {
+        self.client
+            .json(method, path, body)
+            .await
+            .map_err(|e| Reason::new(e.reason(), format!("cannot {what}: {e}")))
     }
 
     /// Installs the index template; an error is a reason to retry the batch later.
@@ -428,7 +546,7 @@ impl Output for ElasticsearchOutput {
         }
         if let Err(reason) = self
             .template_installed
-            .get_or_try_init(|| self.install_template())
+            .get_or_try_init(|| self.prepare())
             .await
         {
             return Ok(Outcomes::retry_all(reason));
