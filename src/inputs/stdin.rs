@@ -277,18 +277,8 @@ fn read_blocks(
         if ctx.is_shutting_down() || turns.closed() {
             return Ok(());
         }
-        idle.reading.store(true, Ordering::Release);
-        let read = stdin.read(&mut chunk);
-        idle.reading.store(false, Ordering::Release);
-        let n = match read {
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(source) => {
-                return Err(InputError::Io {
-                    context: "reading stdin".into(),
-                    source,
-                })
-            }
+        let Some(n) = read_some(&mut stdin, &mut chunk, idle)? else {
+            continue;
         };
         let eof = n == 0;
         buf.extend_from_slice(&chunk[..n]);
@@ -405,18 +395,8 @@ fn read_and_decode(
         if ctx.is_shutting_down() {
             return Ok(());
         }
-        idle.reading.store(true, Ordering::Release);
-        let read = stdin.read(&mut chunk);
-        idle.reading.store(false, Ordering::Release);
-        let n = match read {
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(source) => {
-                return Err(InputError::Io {
-                    context: "reading stdin".into(),
-                    source,
-                })
-            }
+        let Some(n) = read_some(&mut stdin, &mut chunk, idle)? else {
+            continue;
         };
         let eof = n == 0;
         buf.extend_from_slice(&chunk[..n]);
@@ -457,5 +437,25 @@ fn read_and_decode(
             tracing::debug!(input = ctx.id(), "stdin reached end of file");
             return Ok(());
         }
+    }
+}
+
+/// One read from stdin, with `idle` saying while it blocks (shutdown looks at it);
+/// `None` when the read was interrupted by a signal and should be tried again.
+fn read_some(
+    stdin: &mut std::io::StdinLock<'_>,
+    chunk: &mut [u8],
+    idle: &Idle,
+) -> Result<Option<usize>, InputError> {
+    idle.reading.store(true, Ordering::Release);
+    let read = stdin.read(chunk);
+    idle.reading.store(false, Ordering::Release);
+    match read {
+        Ok(n) => Ok(Some(n)),
+        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => Ok(None),
+        Err(source) => Err(InputError::Io {
+            context: "reading stdin".into(),
+            source,
+        }),
     }
 }
