@@ -125,8 +125,22 @@ fn read_output(path: &Path) -> (HashMap<(String, u64), usize>, usize) {
     (seen, torn)
 }
 
+/// How long the clients spread their events over at the least: the kills must land
+/// while events flow, however fast Sluice takes them.
+const CLIENT_PACE: Duration = Duration::from_secs(15);
+
+/// Waits until `done` of `n` events are due, when `n` events are spread over `pace`
+/// from `start`.
+fn pace_to(start: Instant, pace: Duration, done: u64, n: u64) {
+    let due = start + pace.mul_f64(done as f64 / n.max(1) as f64);
+    if let Some(wait) = due.checked_duration_since(Instant::now()) {
+        std::thread::sleep(wait);
+    }
+}
+
 /// Sends tcp events `0..n` in chunks, each acked by an orderly close (see the module
-/// doc); a chunk that was not acked is sent again. Returns the acked ids.
+/// doc); a chunk that was not acked is sent again. Chunks are spread over
+/// [`CLIENT_PACE`]. Returns the acked ids.
 fn tcp_client(
     port: u16,
     n: u64,
@@ -136,7 +150,9 @@ fn tcp_client(
 ) -> Vec<u64> {
     let mut acked = Vec::new();
     let mut next = 0;
+    let start = Instant::now();
     while next < n {
+        pace_to(start, CLIENT_PACE, next, n);
         assert!(
             Instant::now() < deadline,
             "tcp client: out of time at {next}/{n}"
@@ -164,8 +180,8 @@ fn tcp_client(
     acked
 }
 
-/// Sends Beats events `0..n` in windows; a window is acked by its ACK. Returns the
-/// acked ids.
+/// Sends Beats events `0..n` in windows, spread over [`CLIENT_PACE`]; a window is
+/// acked by its ACK. Returns the acked ids.
 fn beats_client(port: u16, n: u64, window: u64, deadline: Instant) -> Vec<u64> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -174,6 +190,7 @@ fn beats_client(port: u16, n: u64, window: u64, deadline: Instant) -> Vec<u64> {
     rt.block_on(async move {
         let mut acked = Vec::new();
         let mut next = 0;
+        let start = Instant::now();
         while next < n {
             assert!(
                 Instant::now() < deadline,
@@ -185,6 +202,8 @@ fn beats_client(port: u16, n: u64, window: u64, deadline: Instant) -> Vec<u64> {
             };
             let mut client = beats_client::Client::new(stream);
             while next < n {
+                let due = start + CLIENT_PACE.mul_f64(next as f64 / n.max(1) as f64);
+                tokio::time::sleep_until(due.into()).await;
                 let end = (next + window).min(n);
                 let docs: Vec<Vec<u8>> = (next..end)
                     .map(|id| beats_client::document(id, "beats"))
