@@ -79,9 +79,10 @@ fn assert_rss_falls_under(pid: u32, limit: u64, what: &str) {
         }
         assert!(
             Instant::now() < deadline,
-            "{what}: RSS stayed at {} MiB (limit {} MiB)",
+            "{what}: RSS stayed at {} MiB (limit {} MiB), {} descriptors open",
             rss / MIB,
-            limit / MIB
+            limit / MIB,
+            std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
         );
         std::thread::sleep(Duration::from_millis(200));
     }

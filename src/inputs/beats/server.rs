@@ -166,6 +166,44 @@ async fn unless_stopped<T>(
     }
 }
 
+/// Bytes read from a peer while its connection waits for memory: a constant per
+/// connection, enough to see whether the peer is still there.
+const EARLY_BYTES: usize = 64;
+
+/// Waits for `wait` (memory for this connection) while watching the peer. A peer that
+/// leaves while its connection waits for the budget would otherwise keep what the
+/// connection drew until the budget frees up, which is never when every waiting
+/// connection holds part of it. What the peer sends meanwhile (up to [`EARLY_BYTES`])
+/// is kept in `early`, to be read before the socket. `None`: stop, because of a
+/// shutdown, a failure, or the peer closing.
+async fn wait_watching_peer<T, R>(
+    wait: impl std::future::Future<Output = T>,
+    read: &mut R,
+    early: &mut Vec<u8>,
+    ctx: &InputContext,
+    failed: &CancellationToken,
+) -> Option<T>
+where
+    R: AsyncRead + Unpin,
+{
+    tokio::pin!(wait);
+    let mut probe = [0u8; EARLY_BYTES];
+    loop {
+        tokio::select! {
+            v = &mut wait => return Some(v),
+            _ = ctx.shutdown().cancelled() => return None,
+            _ = failed.cancelled() => return None,
+            n = read.read(&mut probe), if early.is_empty() => match n {
+                Ok(0) | Err(_) => {
+                    tracing::debug!(input = ctx.id(), "beats peer left while its connection waited for memory");
+                    return None;
+                }
+                Ok(k) => early.extend_from_slice(&probe[..k]),
+            },
+        }
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn read_windows<R>(
     input: &BeatsInput,
@@ -189,6 +227,8 @@ where
     let mut held = 0usize;
     // The window being read: its ack and the slot for its ACK sequence.
     let mut open: Option<(FailUnlessPushed, Arc<AtomicU32>)> = None;
+    // Bytes read while waiting for memory, ahead of the socket.
+    let mut early: Vec<u8> = Vec::new();
     loop {
         let decoded = codec.decode_next(&mut buffer.buf).map_err(protocol);
         buffer.recount(codec.memory());
@@ -196,7 +236,7 @@ where
             Decoded::Frame(frame) => frame,
             Decoded::NeedMemory(n) => {
                 input.stats.memory_waits.fetch_add(1, Ordering::Relaxed);
-                if unless_stopped(codec.memory().grow(n), ctx, failed)
+                if wait_watching_peer(codec.memory().grow(n), &mut read, &mut early, ctx, failed)
                     .await
                     .is_none()
                 {
@@ -206,12 +246,19 @@ where
                 continue;
             }
             Decoded::NeedBytes => {
-                match unless_stopped(buffer.make_room(codec.memory()), ctx, failed).await {
+                let room = buffer.make_room(codec.memory());
+                match wait_watching_peer(room, &mut read, &mut early, ctx, failed).await {
                     None => return Ok(()),
                     Some(false) => {
                         input.stats.memory_waits.fetch_add(1, Ordering::Relaxed);
                     }
                     Some(true) => {}
+                }
+                if !early.is_empty() {
+                    // make_room left at least a read's room, more than EARLY_BYTES.
+                    buffer.buf.extend_from_slice(&early);
+                    early.clear();
+                    continue;
                 }
                 let next = tokio::select! {
                     _ = failed.cancelled() => return Ok(()),
@@ -287,7 +334,8 @@ where
                 let cost = payload.len() + EVENT_OVERHEAD_BYTES;
                 if !codec.memory().try_grow(cost) {
                     input.stats.memory_waits.fetch_add(1, Ordering::Relaxed);
-                    if unless_stopped(codec.memory().grow(cost), ctx, failed)
+                    let grown = codec.memory().grow(cost);
+                    if wait_watching_peer(grown, &mut read, &mut early, ctx, failed)
                         .await
                         .is_none()
                     {
@@ -305,7 +353,8 @@ where
                 let cost = len + EVENT_OVERHEAD_BYTES;
                 if !codec.memory().try_grow(cost) {
                     input.stats.memory_waits.fetch_add(1, Ordering::Relaxed);
-                    if unless_stopped(codec.memory().grow(cost), ctx, failed)
+                    let grown = codec.memory().grow(cost);
+                    if wait_watching_peer(grown, &mut read, &mut early, ctx, failed)
                         .await
                         .is_none()
                     {
