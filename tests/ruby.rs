@@ -775,7 +775,8 @@ fn the_binary_runs_a_ruby_filter_and_still_stops_on_signals() {
             }
             assert!(
                 Instant::now() < deadline,
-                "SIG{signal} did not stop sluice with a ruby filter"
+                "SIG{signal} did not stop sluice with a ruby filter; its signal state per thread:\n{}",
+                signal_state(child.0.id())
             );
             std::thread::sleep(Duration::from_millis(20));
         };
@@ -843,4 +844,29 @@ fn each_distinct_exception_message_is_logged_once() {
     let logged = |m: &str| log.lines().filter(|l| l.contains(m)).count();
     assert_eq!(logged("Ruby exception occurred: boom 1"), 1, "{log}");
     assert_eq!(logged("Ruby exception occurred: boom 0"), 1, "{log}");
+}
+
+/// The caught, ignored, blocked and pending signal masks of each thread of `pid`, to
+/// see why a signal did not act.
+fn signal_state(pid: u32) -> String {
+    let mut out = String::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return out;
+    };
+    for task in tasks.flatten() {
+        let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
+        let pick: Vec<&str> = status
+            .lines()
+            .filter(|l| {
+                [
+                    "Name:", "SigPnd:", "ShdPnd:", "SigBlk:", "SigIgn:", "SigCgt:",
+                ]
+                .iter()
+                .any(|k| l.starts_with(k))
+            })
+            .collect();
+        out.push_str(&pick.join(" "));
+        out.push('\n');
+    }
+    out
 }
