@@ -8,6 +8,7 @@
 //! does not confirm what was not delivered (a Beats client then resends).
 
 use crate::event::Event;
+use crate::recycle::{self, Home};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
@@ -104,6 +105,13 @@ pub struct Batch {
     acks: Vec<Ack>,
     /// Approximate size in bytes, for the queue's byte limit.
     bytes: usize,
+    /// Where the events were built, as runs in order (`None`: no home, or not known):
+    /// a dropped batch hands each run back to be freed there (see [`crate::recycle`]).
+    homes: Vec<(Option<Arc<Home>>, usize)>,
+    /// Allocations the home threads made building these events, and those the worker
+    /// made on them: the batch goes home only when the first is the larger.
+    built: u64,
+    spent: u64,
 }
 
 impl Batch {
@@ -120,11 +128,29 @@ impl Batch {
         } else {
             Vec::new()
         };
+        // A thread building a batch frees what came back to it first, so that its next
+        // allocations reuse that memory.
+        recycle::collect();
+        let (homes, built) = match recycle::here() {
+            Some(home) if !events.is_empty() => (
+                vec![(Some(home), events.len())],
+                recycle::allocations_since_last_batch(),
+            ),
+            _ => (Vec::new(), 0),
+        };
         Batch {
             events,
             acks,
             bytes,
+            homes,
+            built,
+            spent: 0,
         }
+    }
+
+    /// Takes the events out (they are then freed by whoever drops them).
+    pub fn into_events(mut self) -> Vec<Event> {
+        std::mem::take(&mut self.events)
     }
 
     pub fn len(&self) -> usize {
@@ -141,9 +167,18 @@ impl Batch {
 
     /// Moves `other`'s events and acks into this batch.
     pub fn merge(&mut self, mut other: Batch) {
+        if !other.homes.is_empty() {
+            let covered: usize = self.homes.iter().map(|(_, n)| n).sum();
+            if covered < self.events.len() {
+                self.homes.push((None, self.events.len() - covered));
+            }
+            self.homes.append(&mut other.homes);
+        }
         self.events.append(&mut other.events);
         self.acks.append(&mut other.acks);
         self.bytes += other.bytes;
+        self.built += other.built;
+        self.spent += other.spent;
     }
 
     /// Splits off the first `n` events as a new batch that shares this batch's acks.
@@ -153,13 +188,25 @@ impl Batch {
         }
         let rest = self.events.split_off(n);
         let front = std::mem::replace(&mut self.events, rest);
-        let front_bytes = self.bytes * n / (n + self.events.len()).max(1);
+        let total = (n + self.events.len()).max(1);
+        let front_bytes = self.bytes * n / total;
         self.bytes -= front_bytes;
+        let front_built = (self.built as u128 * n as u128 / total as u128) as u64;
+        self.built -= front_built;
         Batch {
             events: front,
             acks: self.acks.clone(),
             bytes: front_bytes,
+            homes: split_homes(&mut self.homes, n),
+            built: front_built,
+            spent: 0,
         }
+    }
+
+    /// Records allocations a worker made on this batch (filters, outputs): see
+    /// [`crate::recycle`] for what they decide.
+    pub fn note_spent(&mut self, allocations: u64) {
+        self.spent = self.spent.saturating_add(allocations);
     }
 
     /// Marks every ack of this batch failed (its events were not made safe).
@@ -171,6 +218,56 @@ impl Batch {
 
     pub fn acks(&self) -> &[Ack] {
         &self.acks
+    }
+}
+
+/// Splits the runs covering the first `n` events off `homes`.
+fn split_homes(
+    homes: &mut Vec<(Option<Arc<Home>>, usize)>,
+    n: usize,
+) -> Vec<(Option<Arc<Home>>, usize)> {
+    let mut front = Vec::new();
+    let mut want = n;
+    while want > 0 && !homes.is_empty() {
+        let (home, len) = &mut homes[0];
+        if *len <= want {
+            want -= *len;
+            front.push(homes.remove(0));
+        } else {
+            *len -= want;
+            front.push((home.clone(), want));
+            want = 0;
+        }
+    }
+    front
+}
+
+impl Drop for Batch {
+    /// Hands the events back to the threads that built them (see [`crate::recycle`]).
+    /// Filters may have dropped or added events since: the runs are then only close,
+    /// which only changes where some memory is freed.
+    fn drop(&mut self) {
+        if self.homes.is_empty() || self.spent > self.built {
+            return;
+        }
+        let mut events = std::mem::take(&mut self.events);
+        let homes = std::mem::take(&mut self.homes);
+        let last = homes.len() - 1;
+        for (i, (home, len)) in homes.into_iter().enumerate() {
+            if events.is_empty() {
+                break;
+            }
+            let rest = if i == last || len >= events.len() {
+                Vec::new()
+            } else {
+                events.split_off(len)
+            };
+            match home {
+                Some(home) => recycle::give_back(&home, events),
+                None => drop(events),
+            }
+            events = rest;
+        }
     }
 }
 

@@ -20,6 +20,7 @@ pub mod outputs;
 pub mod pipeline;
 pub mod plugin;
 pub mod queue;
+pub mod recycle;
 pub mod settings;
 pub mod stats;
 

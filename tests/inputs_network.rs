@@ -56,7 +56,7 @@ impl Running {
                 tokio::time::timeout(left, self.queue.pop(1000, Duration::ZERO)).await
             {
                 let b: Batch = b;
-                out.extend(b.events);
+                out.extend(b.into_events());
             }
         }
         out
@@ -68,7 +68,7 @@ impl Running {
         while let Ok(Some(b)) =
             tokio::time::timeout(quiet, self.queue.pop(1000, Duration::ZERO)).await
         {
-            out.extend(b.events);
+            out.extend(b.into_events());
         }
         out
     }

@@ -335,8 +335,13 @@ fn decode_blocks(
     queued: &Mutex<Receiver<Block>>,
     decoder: &Decoder,
 ) {
+    crate::recycle::make_home();
     loop {
+        // Waiting for a block may take long (stdin is quiet): returned events are freed
+        // by the workers meanwhile.
+        crate::recycle::away();
         let next = queued.lock().unwrap_or_else(|p| p.into_inner()).recv();
+        crate::recycle::back();
         let Ok(block) = next else {
             // The reader stopped and every block is taken.
             return;
@@ -387,6 +392,7 @@ fn read_and_decode(
     idle: &Idle,
     decoder: &Mutex<StreamDecoder>,
 ) -> Result<(), InputError> {
+    crate::recycle::make_home();
     let mut stdin = std::io::stdin().lock();
     let mut framer = LineFramer::new(input.max_line_bytes);
     let mut buf = BytesMut::with_capacity(READ_CHUNK * 2);
@@ -448,7 +454,11 @@ fn read_some(
     idle: &Idle,
 ) -> Result<Option<usize>, InputError> {
     idle.reading.store(true, Ordering::Release);
+    // A read may block for long: a decoding thread has its returned events freed by the
+    // workers meanwhile (see `recycle`).
+    crate::recycle::away();
     let read = stdin.read(chunk);
+    crate::recycle::back();
     idle.reading.store(false, Ordering::Release);
     match read {
         Ok(n) => Ok(Some(n)),

@@ -148,6 +148,11 @@ pub fn run_all(pipelines: Vec<Settings>) -> Result<(), Error> {
     // per core, since inputs decode (JSON, Beats frames) on it; idle threads cost nothing.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .thread_name("sluice-io")
+        // Inputs build events on these threads: the events come back here to be freed
+        // (see `recycle`) when a thread next builds a batch or parks.
+        .on_thread_start(crate::recycle::make_home)
+        .on_thread_park(crate::recycle::away)
+        .on_thread_unpark(crate::recycle::back)
         .enable_all()
         .build()
         .map_err(Error::Runtime)?;
@@ -156,6 +161,8 @@ pub fn run_all(pipelines: Vec<Settings>) -> Result<(), Error> {
         let shutdown = CancellationToken::new();
         let abort = CancellationToken::new();
         tokio::spawn(watch_signals(shutdown.clone(), abort.clone()));
+        // Frees the events returned to input threads that went idle (see `recycle`).
+        let sweeper = tokio::spawn(crate::recycle::sweep_forever());
         let mut running = tokio::task::JoinSet::new();
         for (pipeline, settings) in compiled.into_iter().zip(pipelines) {
             let span = pipeline_span(&settings.pipeline_id);
@@ -192,6 +199,7 @@ pub fn run_all(pipelines: Vec<Settings>) -> Result<(), Error> {
                 }
             }
         }
+        sweeper.abort();
         first.map_or(Ok(()), Err)
     })
 }

@@ -222,6 +222,13 @@ impl WorkerThread {
 
     /// Runs one batch through the filters and outputs; false when an output failed.
     fn process(&self, mut batch: Batch) -> bool {
+        let allocations = crate::recycle::allocations();
+        let delivered = self.filter_and_deliver(&mut batch);
+        batch.note_spent(crate::recycle::allocations().wrapping_sub(allocations));
+        delivered
+    }
+
+    fn filter_and_deliver(&self, batch: &mut Batch) -> bool {
         let stages = &*self.stages;
         run_filters(&stages.filters, &mut batch.events, stages.ordered);
         crate::metrics::get()
