@@ -303,3 +303,69 @@ fn a_thousand_idle_tcp_connections_stay_under_150_mb() {
     let peak = status_bytes(pid, "VmHWM");
     assert!(peak < 150 * MIB, "peak RSS {} MiB", peak / MIB);
 }
+
+/// Peers that fill the input budget with partial lines and leave give their memory
+/// back: a tcp connection waiting for the budget watches its peer's socket, so the
+/// budget does not stay held by connections whose peers are gone, and a client that
+/// comes after them is served. (What each peer sends fits in the kernel's receive
+/// buffer, so its close reaches Sluice: a peer whose unsent bytes wait in its own
+/// kernel is, until that kernel gives up, indistinguishable from a slow one.)
+#[test]
+fn tcp_peers_that_fill_the_budget_and_leave_do_not_keep_it() {
+    let port = free_port();
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = out_dir.path().join("out.jsonl");
+    let sluice = start_with(
+        &format!(
+            "input {{ tcp {{ host => \"127.0.0.1\" port => {port} }} }} \
+             output {{ file {{ path => \"{}\" }} }}",
+            out.display()
+        ),
+        port,
+        &[
+            "--input.memory.max_bytes",
+            "96kb",
+            "--input.memory.per_connection",
+            "16kb",
+        ],
+    );
+    // Each sends a line without its newline, more than its own allowance, and together
+    // far more than the budget; then leaves.
+    let partial = vec![b'x'; 100 * 1024];
+    let open: Vec<TcpStream> = (0..16)
+        .map(|_| {
+            let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            s.write_all(&partial).unwrap();
+            s
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    drop(open);
+    // A well-behaved client with lines larger than its allowance: it needs the budget.
+    let mut good = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut line = vec![b'y'; 30 * 1024];
+    line.push(b'\n');
+    for _ in 0..5 {
+        good.write_all(&line).unwrap();
+    }
+    drop(good);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let lines = std::fs::read(&out)
+            .map(|b| {
+                b.split(|&c| c == b'\n')
+                    .filter(|l| l.windows(4).any(|w| w == b"yyyy"))
+                    .count()
+            })
+            .unwrap_or(0);
+        if lines == 5 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {lines} of the 5 lines of the client that came after the peers left came out"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    drop(sluice);
+}
