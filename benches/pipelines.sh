@@ -23,11 +23,11 @@ RUNS=${RUNS:-1}
 ONLY=${ONLY:-json grok quickstart}
 WORKERS=${WORKERS:-default 1}
 
-if [ -z "${BIN:-}" ]; then
+if [ -z "${BIN:-}" ] && [ -z "${DATA_ONLY:-}" ]; then
   cargo build --release --quiet --bin sluice
   BIN=target/release/sluice
 fi
-BIN=$(realpath "$BIN")
+[ -n "${DATA_ONLY:-}" ] || BIN=$(realpath "$BIN")
 
 # Each data set: its sample repeated up to N lines.
 data_dir=target/bench-data
@@ -43,6 +43,8 @@ repeat() { # sample out
 repeat "$data_dir/json-sample.log" "$data_dir/json-$N.log"
 repeat "$data_dir/api-sample.log" "$data_dir/api-$N.log"
 repeat samples/mixed.log "$data_dir/mixed-$N.log"
+# DATA_ONLY=1: only make the data (benches/vector.sh uses it).
+[ -n "${DATA_ONLY:-}" ] && exit 0
 
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT

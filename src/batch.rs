@@ -289,6 +289,38 @@ mod tests {
         assert_eq!(rx.wait().await, AckStatus::Delivered);
     }
 
+    #[test]
+    fn dropped_pieces_hand_their_events_back_to_the_thread_that_built_them() {
+        // Built on a home thread (which stays alive, and is not the dropping one).
+        let (built_tx, built_rx) = std::sync::mpsc::channel();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let home_thread = std::thread::spawn(move || {
+            recycle::make_home();
+            let batch = Batch::new((0..10).map(|_| Event::new()).collect(), Ack::none());
+            built_tx
+                .send((batch, recycle::here().expect("a home")))
+                .expect("send");
+            done_rx.recv().expect("done");
+        });
+        let (mut batch, home) = built_rx.recv().expect("batch");
+        // Merged after events built here (no home), then split across the seam.
+        let mut merged = Batch::new((0..5).map(|_| Event::new()).collect(), Ack::none());
+        merged.merge(std::mem::take(&mut batch));
+        let front = merged.split_front(7);
+        drop(front);
+        assert_eq!(home.held(), 2, "the 2 home events of the first 7 went home");
+        drop(merged);
+        assert_eq!(home.held(), 10, "and the other 8 with the rest");
+        // Worker-made allocations outweigh the home's: the batch is freed where it is.
+        let mut heavy = Batch::new(vec![Event::new()], Ack::none());
+        heavy.homes = vec![(Some(home.clone()), 1)];
+        heavy.note_spent(heavy.built + 1);
+        drop(heavy);
+        assert_eq!(home.held(), 10);
+        done_tx.send(()).expect("done");
+        home_thread.join().expect("home thread");
+    }
+
     #[tokio::test]
     async fn a_failed_piece_fails_the_whole_batch() {
         let (ack, rx) = Ack::channel();

@@ -53,6 +53,11 @@ struct State {
 }
 
 impl Home {
+    /// Returned events waiting to be freed here.
+    pub fn held(&self) -> usize {
+        self.held.load(Ordering::Relaxed)
+    }
+
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }

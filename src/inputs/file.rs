@@ -456,12 +456,17 @@ impl FileInput {
                     .filter_map(|w| w.decoder.flush_due())
                     .map(|due| due.saturating_duration_since(now))
                     .fold(self.stat_interval, Duration::min);
-                if rt.block_on(async {
+                // Idle: events handed back to this thread are freed now, and meanwhile
+                // by the sweeper (see `recycle`).
+                crate::recycle::away();
+                let stop = rt.block_on(async {
                     tokio::select! {
                         _ = ctx.shutdown().cancelled() => true,
                         _ = tokio::time::sleep(wait) => false,
                     }
-                }) {
+                });
+                crate::recycle::back();
+                if stop {
                     break;
                 }
             }
