@@ -13,7 +13,6 @@ use crate::plugin::PluginContext;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::Notify;
 
 /// The default size of the process-wide budget (`--input.memory.max_bytes`). Together
@@ -385,101 +384,6 @@ impl ReadBuffer {
         }
         self.counted = cap;
         !waited
-    }
-}
-
-/// Bytes read from a peer while its connection waits for memory: a constant per
-/// connection, enough to see whether the peer is still there.
-pub const EARLY_BYTES: usize = 64;
-
-/// Why [`wait_watching_peer`] stopped waiting.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Waited {
-    /// `stop` finished first (a shutdown, a failure).
-    Stopped,
-    /// The peer closed its side, or the connection failed.
-    PeerLeft,
-}
-
-/// Waits for `wait` (memory for a connection) while watching the peer.
-///
-/// A connection waiting for the budget reads nothing, so it would not see its peer
-/// leave, and would keep what it drew until the budget frees up: never, when every
-/// waiting connection holds part of it (hostile peers that fill the budget and go).
-/// So while it waits it reads up to [`EARLY_BYTES`] from the peer: a close or an error
-/// ends the wait; bytes are kept in `early` (at most [`EARLY_BYTES`] of them), to be used
-/// before the next read of the socket.
-pub async fn wait_watching_peer<T, R>(
-    wait: impl std::future::Future<Output = T>,
-    read: &mut R,
-    early: &mut Vec<u8>,
-    stop: impl std::future::Future<Output = ()>,
-) -> Result<T, Waited>
-where
-    R: AsyncRead + Unpin,
-{
-    tokio::pin!(wait);
-    tokio::pin!(stop);
-    let mut probe = [0u8; EARLY_BYTES];
-    loop {
-        tokio::select! {
-            v = &mut wait => return Ok(v),
-            () = &mut stop => return Err(Waited::Stopped),
-            n = read.read(&mut probe), if early.is_empty() => match n {
-                Ok(0) | Err(_) => return Err(Waited::PeerLeft),
-                Ok(k) => early.extend_from_slice(&probe[..k]),
-            },
-        }
-    }
-}
-
-/// How often a connection waiting for memory checks whether its peer is still there.
-pub const PEER_CHECK_INTERVAL: Duration = Duration::from_millis(250);
-
-/// A connection's TCP socket, under whatever stream is read (TLS or not), so that its
-/// peer can be watched without reading.
-pub trait PeerSocket {
-    fn socket(&self) -> &tokio::net::TcpStream;
-}
-
-impl PeerSocket for tokio::net::TcpStream {
-    fn socket(&self) -> &tokio::net::TcpStream {
-        self
-    }
-}
-
-impl PeerSocket for tokio_rustls::server::TlsStream<tokio::net::TcpStream> {
-    fn socket(&self) -> &tokio::net::TcpStream {
-        self.get_ref().0
-    }
-}
-
-/// Waits for `wait` (memory for a connection) while watching the peer without reading
-/// from it: the socket's readiness says when the peer has closed its side (a FIN or a
-/// reset), even with bytes it sent still unread. A connection waiting for the budget
-/// reads nothing, so it would otherwise keep what it drew (its partial line) until the
-/// budget frees up: never, when every waiting connection holds part of it, as with
-/// peers that fill the budget and go.
-pub async fn wait_watching_socket<T>(
-    wait: impl std::future::Future<Output = T>,
-    socket: &tokio::net::TcpStream,
-    stop: impl std::future::Future<Output = ()>,
-) -> Result<T, Waited> {
-    let gone = async {
-        loop {
-            match socket.ready(tokio::io::Interest::READABLE).await {
-                Ok(r) if r.is_read_closed() || r.is_error() => return,
-                // Readable (unread bytes): the readiness stays set until the connection
-                // reads, so look again a little later rather than spin.
-                Ok(_) => tokio::time::sleep(PEER_CHECK_INTERVAL).await,
-                Err(_) => return,
-            }
-        }
-    };
-    tokio::select! {
-        v = wait => Ok(v),
-        () = stop => Err(Waited::Stopped),
-        () = gone => Err(Waited::PeerLeft),
     }
 }
 

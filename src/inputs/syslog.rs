@@ -26,7 +26,7 @@
 //! queue takes it; what the kernel drops meanwhile is counted by the kernel
 //! (`netstat -su`), as with Logstash.
 
-use super::budget::{self, Holding, MemoryBudget, PeerSocket, ReadBuffer, Waited};
+use super::budget::{Holding, MemoryBudget, ReadBuffer};
 use super::{Input, InputContext, InputError};
 use crate::batch::{Ack, Batch};
 use crate::codecs::line::{LineFramer, LINE_TOO_LONG};
@@ -488,7 +488,7 @@ impl SyslogInput {
         }
     }
 
-    async fn serve_tcp<S: AsyncRead + PeerSocket + Unpin>(
+    async fn serve_tcp<S: AsyncRead + Unpin>(
         &self,
         mut stream: S,
         peer: SocketAddr,
@@ -566,23 +566,9 @@ impl SyslogInput {
             if eof {
                 break;
             }
-            match budget::wait_watching_socket(
-                buffer.make_room(&mut memory),
-                stream.socket(),
-                ctx.shutdown().cancelled(),
-            )
-            .await
-            {
-                Ok(_) => {}
-                Err(Waited::Stopped) => {
-                    eof = true;
-                    continue;
-                }
-                Err(Waited::PeerLeft) => {
-                    tracing::debug!(input = ctx.id(), peer = %peer, "syslog peer left while its connection waited for memory");
-                    eof = true;
-                    continue;
-                }
+            tokio::select! {
+                _ = ctx.shutdown().cancelled() => { eof = true; continue; }
+                _ = buffer.make_room(&mut memory) => {}
             }
             let read = tokio::select! {
                 _ = ctx.shutdown().cancelled() => { eof = true; continue; }

@@ -15,7 +15,7 @@
 //! persisted queue's sync (they share syncs), and waits for the last one before it
 //! closes.
 
-use super::budget::{self, Holding, MemoryBudget, PeerSocket, ReadBuffer, Waited};
+use super::budget::{Holding, MemoryBudget, ReadBuffer};
 use super::tls::TlsServer;
 use super::{Input, InputContext, InputError};
 use crate::batch::{Ack, Batch};
@@ -164,7 +164,7 @@ enum End {
 }
 
 impl TcpInput {
-    async fn serve<S: AsyncRead + PeerSocket + Unpin>(
+    async fn serve<S: AsyncRead + Unpin>(
         &self,
         mut stream: S,
         peer: SocketAddr,
@@ -211,19 +211,9 @@ impl TcpInput {
             if queue_closed || !self.flush(&mut pending, &mut memory, &ctx).await {
                 break End::Stop;
             }
-            let room = budget::wait_watching_socket(
-                buffer.make_room(&mut memory),
-                stream.socket(),
-                ctx.shutdown().cancelled(),
-            )
-            .await;
-            let room = match room {
-                Ok(room) => room,
-                Err(Waited::Stopped) => break End::Flush,
-                Err(Waited::PeerLeft) => {
-                    tracing::debug!(input = ctx.id(), peer = %peer, "tcp peer left while its connection waited for memory");
-                    break End::Flush;
-                }
+            let room = tokio::select! {
+                _ = ctx.shutdown().cancelled() => break End::Flush,
+                ok = buffer.make_room(&mut memory) => ok,
             };
             if !room {
                 self.stats.memory_waits.fetch_add(1, Ordering::Relaxed);

@@ -20,7 +20,7 @@ use super::protocol::{
 use super::{BeatsInput, BeatsStats, KEEPALIVE_INTERVAL};
 use crate::batch::{Ack, AckReceiver, AckStatus, Batch};
 use crate::event::{Event, Timestamp};
-use crate::inputs::budget::{self, Holding, ReadBuffer, Waited};
+use crate::inputs::budget::{Holding, ReadBuffer};
 use crate::inputs::{InputContext, InputError};
 use bytes::BytesMut;
 use std::net::SocketAddr;
@@ -166,9 +166,16 @@ async fn unless_stopped<T>(
     }
 }
 
-/// Waits for `wait` (memory for this connection) while watching the peer (see
-/// [`budget::wait_watching_peer`]). `None`: stop, because of a shutdown, a failure, or
-/// the peer closing.
+/// Bytes read from a peer while its connection waits for memory: a constant per
+/// connection, enough to see whether the peer is still there.
+const EARLY_BYTES: usize = 64;
+
+/// Waits for `wait` (memory for this connection) while watching the peer. A peer that
+/// leaves while its connection waits for the budget would otherwise keep what the
+/// connection drew until the budget frees up, which is never when every waiting
+/// connection holds part of it. What the peer sends meanwhile (up to [`EARLY_BYTES`])
+/// is kept in `early`, to be read before the socket. `None`: stop, because of a
+/// shutdown, a failure, or the peer closing.
 async fn wait_watching_peer<T, R>(
     wait: impl std::future::Future<Output = T>,
     read: &mut R,
@@ -179,21 +186,20 @@ async fn wait_watching_peer<T, R>(
 where
     R: AsyncRead + Unpin,
 {
-    let stop = async {
+    tokio::pin!(wait);
+    let mut probe = [0u8; EARLY_BYTES];
+    loop {
         tokio::select! {
-            _ = ctx.shutdown().cancelled() => {}
-            _ = failed.cancelled() => {}
-        }
-    };
-    match budget::wait_watching_peer(wait, read, early, stop).await {
-        Ok(v) => Some(v),
-        Err(Waited::Stopped) => None,
-        Err(Waited::PeerLeft) => {
-            tracing::debug!(
-                input = ctx.id(),
-                "beats peer left while its connection waited for memory"
-            );
-            None
+            v = &mut wait => return Some(v),
+            _ = ctx.shutdown().cancelled() => return None,
+            _ = failed.cancelled() => return None,
+            n = read.read(&mut probe), if early.is_empty() => match n {
+                Ok(0) | Err(_) => {
+                    tracing::debug!(input = ctx.id(), "beats peer left while its connection waited for memory");
+                    return None;
+                }
+                Ok(k) => early.extend_from_slice(&probe[..k]),
+            },
         }
     }
 }
