@@ -40,33 +40,18 @@ N=$N DATA_ONLY=1 benches/pipelines.sh
 json_data=target/bench-data/json-$N.log
 api_data=target/bench-data/api-$N.log
 
-cat >"$tmp/json.yaml" <<EOF
-data_dir: $tmp/data
-sources:
-  in: { type: stdin }
-transforms:
-  parse:
-    type: remap
-    inputs: [in]
-    source: |
-      . = merge!(., parse_json!(string!(.message)))
-      .environment = "production"
-sinks:
-  out: { type: blackhole, inputs: [parse], print_interval_secs: 0 }
-EOF
-cat >"$tmp/grok.yaml" <<EOF
-data_dir: $tmp/data
-sources:
-  in: { type: stdin }
-transforms:
-  parse:
-    type: remap
-    inputs: [in]
-    source: |
-      . = merge(., parse_grok!(string!(.message), "%{TIMESTAMP_ISO8601:timestamp} %{LOGLEVEL:level} %{GREEDYDATA:logger_name} - %{GREEDYDATA:message}"))
-sinks:
-  out: { type: blackhole, inputs: [parse], print_interval_secs: 0 }
-EOF
+# stdin → remap (the VRL in $2) → blackhole, as $tmp/$1.yaml.
+remap_config() { # name vrl
+  {
+    printf 'data_dir: %s\nsources:\n  in: { type: stdin }\n' "$tmp/data"
+    printf 'transforms:\n  parse:\n    type: remap\n    inputs: [in]\n    source: |\n'
+    printf '%s\n' "$2" | sed 's/^/      /'
+    printf 'sinks:\n  out: { type: blackhole, inputs: [parse], print_interval_secs: 0 }\n'
+  } >"$tmp/$1.yaml"
+}
+remap_config json '. = merge!(., parse_json!(string!(.message)))
+.environment = "production"'
+remap_config grok '. = merge(., parse_grok!(string!(.message), "%{TIMESTAMP_ISO8601:timestamp} %{LOGLEVEL:level} %{GREEDYDATA:logger_name} - %{GREEDYDATA:message}"))'
 
 stdin_pipeline() { # name data sluice-config
   local name=$1 data=$2 config=$3

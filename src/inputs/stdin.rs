@@ -337,8 +337,8 @@ fn decode_blocks(
 ) {
     crate::recycle::make_home();
     loop {
-        // Waiting for a block may take long (stdin is quiet): returned events are freed
-        // by the workers meanwhile.
+        // Waiting for a block may take long (stdin is quiet): what came back is freed
+        // now, and what comes back meanwhile by the sweeper (see `recycle`).
         crate::recycle::away();
         let next = queued.lock().unwrap_or_else(|p| p.into_inner()).recv();
         crate::recycle::back();
@@ -454,8 +454,8 @@ fn read_some(
     idle: &Idle,
 ) -> Result<Option<usize>, InputError> {
     idle.reading.store(true, Ordering::Release);
-    // A read may block for long: a decoding thread has its returned events freed by the
-    // workers meanwhile (see `recycle`).
+    // A read may block for long: a decoding thread frees what came back to it now, and
+    // the sweeper what comes back meanwhile (see `recycle`).
     crate::recycle::away();
     let read = stdin.read(chunk);
     crate::recycle::back();
