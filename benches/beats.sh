@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Beats benchmark: the Filebeat-like load client (benches/beats_load.rs: N connections,
 # window 2048, compressed, 2 windows in flight) → sluice `beats` → `null`, at
-# 4 connections, 100 connections, and 4 connections with `-w 1`. For each run it prints
+# 4 and 100 connections, each at the default `-w` and at `-w 1`. For each run it prints
 # events/s, the CPU seconds sluice used (user + system) and their cost per event, the
 # peak RSS of the sluice process, and the load average when the run ended. On a busy
 # machine events/s is noise; compare CPU µs per event.
 #
-#   benches/beats.sh                          # all three runs
+#   benches/beats.sh                          # all four runs
 #   RUNS="4:2" EVENTS=4000000 benches/beats.sh  # only 4 connections with -w 2
 #   SLUICE=/path/to/other/sluice benches/beats.sh   # another build, same client
 #
@@ -16,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 EVENTS=${EVENTS:-2000000}
-RUNS=${RUNS:-"4:default 100:default 4:1"}
+RUNS=${RUNS:-"4:default 100:default 4:1 100:1"}
 SLUICE=${SLUICE:-target/release/sluice}
 
 if [ "$SLUICE" = target/release/sluice ]; then
