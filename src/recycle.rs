@@ -147,11 +147,7 @@ pub fn here() -> Option<Arc<Home>> {
 }
 
 fn with_here(f: impl FnOnce(&Arc<Home>)) {
-    let home = HERE
-        .try_with(|here| here.borrow().as_ref().map(|g| g.0.clone()))
-        .ok()
-        .flatten();
-    if let Some(home) = home {
+    if let Some(home) = here() {
         f(&home);
     }
 }
