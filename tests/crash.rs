@@ -21,7 +21,7 @@ use std::collections::{HashMap, HashSet};
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -33,6 +33,8 @@ struct Sluice {
     child: Option<Child>,
     log: PathBuf,
     starts: usize,
+    /// Its HTTP API, for the stats a failure message shows.
+    api_port: u16,
 }
 
 impl Sluice {
@@ -44,6 +46,7 @@ impl Sluice {
             child: None,
             log: data.join("sluice.log"),
             starts: 0,
+            api_port: free_port(),
         }
     }
 
@@ -54,8 +57,18 @@ impl Sluice {
             .append(true)
             .open(&self.log)
             .unwrap();
-        let child = sluice()
-            .args(["-w", "2", "--queue.type", "persisted"])
+        // At info level, unlike other tests: when a run fails here, the log should say
+        // what the process did (signals, stops, connections timed out), not only warnings.
+        let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .args([
+                "--log.level",
+                "info",
+                "-w",
+                "2",
+                "--queue.type",
+                "persisted",
+            ])
+            .args(["--api.http.port", &self.api_port.to_string()])
             .arg("--path.data")
             .arg(&self.data)
             .args(&self.extra)
@@ -95,7 +108,28 @@ impl Sluice {
     }
 
     fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        std::fs::read(&self.log)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default()
+    }
+
+    /// How the process ended, if it did (reaping it then).
+    fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())
+    }
+
+    /// What a failure message shows: whether the process still runs, its pipeline and
+    /// queue stats from the API, and its log.
+    fn diagnosis(&mut self) -> String {
+        let state = match self.exited() {
+            Some(status) => format!("sluice exited: {status}"),
+            None if self.child.is_some() => "sluice still running".to_string(),
+            None => "sluice not started".to_string(),
+        };
+        let stats = get_json(self.api_port, "/_node/stats/pipelines");
+        format!("{state}\nstats: {stats}\nlog:\n{}", self.log_text())
     }
 }
 
@@ -255,7 +289,7 @@ fn every_acked_event_survives_repeated_kill_9() {
     assert!(
         wait_for_port(tcp_port, Duration::from_secs(30)),
         "sluice did not listen\n{}",
-        sluice.log_text()
+        sluice.diagnosis()
     );
 
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -281,7 +315,7 @@ fn every_acked_event_survives_repeated_kill_9() {
         assert!(
             wait_for_port(tcp_port, Duration::from_secs(30)),
             "sluice did not restart\n{}",
-            sluice.log_text()
+            sluice.diagnosis()
         );
         if clients_done() {
             break;
@@ -308,7 +342,7 @@ fn every_acked_event_survives_repeated_kill_9() {
         assert!(
             Instant::now() < wait_until,
             "{missing} acked events never reached the output after {killed} kills\n{}",
-            sluice.log_text()
+            sluice.diagnosis()
         );
         std::thread::sleep(Duration::from_millis(200));
     };
@@ -383,11 +417,11 @@ fn replay(data: &Path, out: &Path) -> String {
         assert!(
             Instant::now() < deadline,
             "replay did not finish\n{}",
-            sluice.log_text()
+            sluice.diagnosis()
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    sluice.log_text()
+    sluice.diagnosis()
 }
 
 #[test]
@@ -475,10 +509,12 @@ fn a_queue_smaller_than_the_input_holds_inputs_back_and_loses_nothing() {
     assert!(
         wait_for_port(port, Duration::from_secs(30)),
         "{}",
-        sluice.log_text()
+        sluice.diagnosis()
     );
-    let sender = std::thread::spawn(move || {
-        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    // The sender reports how far it got rather than panicking, so that a failure says
+    // what the client saw next to what sluice did.
+    let sender = std::thread::spawn(move || -> Result<(), String> {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).map_err(|e| format!("connect: {e}"))?;
         for id in 0..EVENTS {
             s.write_all(
                 format!(
@@ -487,36 +523,48 @@ fn a_queue_smaller_than_the_input_holds_inputs_back_and_loses_nothing() {
                 )
                 .as_bytes(),
             )
-            .unwrap();
+            .map_err(|e| format!("write of event {id} failed: {e}"))?;
         }
+        Ok(())
     });
     let qdir = tmp.path().join("queue");
     let mut peak = 0u64;
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
-        let size: u64 = std::fs::read_dir(&qdir)
-            .map(|d| {
-                d.filter_map(|e| e.ok())
-                    .filter(|e| e.path().extension().is_some_and(|x| x == "page"))
-                    .filter_map(|e| e.metadata().ok())
-                    .map(|m| m.len())
-                    .sum()
-            })
-            .unwrap_or(0);
-        peak = peak.max(size);
+        peak = peak.max(dir_bytes(&qdir));
         let (seen, _) = read_output(&out);
         if seen.len() as u64 == EVENTS {
             break;
         }
-        assert!(
-            Instant::now() < deadline,
-            "only {} of {EVENTS} delivered\n{}",
-            seen.len(),
-            sluice.log_text()
-        );
+        let failure = if sluice.exited().is_some() {
+            Some("sluice stopped")
+        } else if Instant::now() >= deadline {
+            Some("deadline passed")
+        } else {
+            None
+        };
+        if let Some(why) = failure {
+            let client = if sender.is_finished() {
+                match sender.join() {
+                    Ok(Ok(())) => "sent everything".to_string(),
+                    Ok(Err(e)) => e,
+                    Err(_) => "client panicked".to_string(),
+                }
+            } else {
+                "still sending".to_string()
+            };
+            panic!(
+                "{why}: only {} of {EVENTS} delivered; client: {client}\n{}",
+                seen.len(),
+                sluice.diagnosis()
+            );
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
-    sender.join().unwrap();
+    sender
+        .join()
+        .expect("client panicked")
+        .expect("client failed after everything was delivered");
     sluice.stop(Duration::from_secs(30));
     let (seen, _) = read_output(&out);
     assert!(seen.values().all(|&c| c == 1), "duplicates without a fault");
@@ -596,7 +644,7 @@ fn an_output_down_fills_the_disk_queue_to_its_cap_then_everything_is_delivered()
     assert!(
         wait_for_port(port, Duration::from_secs(30)),
         "{}",
-        sluice.log_text()
+        sluice.diagnosis()
     );
     let sender = std::thread::spawn(move || {
         let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
@@ -645,7 +693,7 @@ fn an_output_down_fills_the_disk_queue_to_its_cap_then_everything_is_delivered()
         assert!(
             Instant::now() < deadline,
             "not all delivered: {v}\n{}",
-            sluice.log_text()
+            sluice.diagnosis()
         );
         std::thread::sleep(Duration::from_millis(500));
     }
