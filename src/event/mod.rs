@@ -5,6 +5,7 @@ pub mod date_parse;
 pub mod field_ref;
 pub mod joda;
 mod json;
+pub mod map;
 pub mod ruby_number;
 pub mod sprintf;
 pub mod timestamp;
@@ -326,13 +327,9 @@ impl Event {
 /// The map at `parents` under `root`, creating missing maps; `None` when one on the
 /// way is not a map. Present keys are found without cloning them.
 fn parent_map<'a>(root: &'a mut Map, parents: &[String]) -> Option<&'a mut Map> {
-    use indexmap::map::raw_entry_v1::{RawEntryApiV1, RawEntryMut};
     let mut map = root;
     for seg in parents {
-        let value = match map.raw_entry_mut_v1().from_key(seg.as_str()) {
-            RawEntryMut::Occupied(o) => o.into_mut(),
-            RawEntryMut::Vacant(v) => v.insert(seg.clone(), Value::Map(new_map())).1,
-        };
+        let value = map.get_or_insert_with(seg, || Value::Map(new_map()));
         match value {
             Value::Map(m) => map = m,
             _ => return None,
@@ -344,11 +341,7 @@ fn parent_map<'a>(root: &'a mut Map, parents: &[String]) -> Option<&'a mut Map> 
 /// The value under `key`, inserted as `Null` when missing, with one hash of the key
 /// (and a copy of it only when it is new).
 fn slot_in<'a>(map: &'a mut Map, key: &str) -> &'a mut Value {
-    use indexmap::map::raw_entry_v1::{RawEntryApiV1, RawEntryMut};
-    match map.raw_entry_mut_v1().from_key(key) {
-        RawEntryMut::Occupied(o) => o.into_mut(),
-        RawEntryMut::Vacant(v) => v.insert(key.to_owned(), Value::Null).1,
-    }
+    map.get_or_insert_with(key, || Value::Null)
 }
 
 fn coerce_timestamp(value: Value) -> Value {

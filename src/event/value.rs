@@ -3,27 +3,16 @@
 use super::Timestamp;
 use std::fmt::Write as _;
 
-/// Insertion-ordered map of field names to values. `ahash` keeps lookups cheap while
-/// its random keys keep hostile JSON with many colliding keys from going quadratic.
-pub type Map = indexmap::IndexMap<String, Value, ahash::RandomState>;
-
-/// The hasher of every map: keys drawn at random once per process (so crafted keys
-/// cannot be made to collide), then copied, since drawing fresh ones per map showed up
-/// at 5% of a Beats profile with its many small nested maps.
-fn hasher() -> ahash::RandomState {
-    static SEEDS: std::sync::OnceLock<[u64; 4]> = std::sync::OnceLock::new();
-    let s = SEEDS.get_or_init(rand::random);
-    ahash::RandomState::with_seeds(s[0], s[1], s[2], s[3])
-}
+pub use super::map::Map;
 
 /// Creates an empty [`Map`].
 pub fn new_map() -> Map {
-    Map::with_hasher(hasher())
+    Map::new()
 }
 
 /// Creates an empty [`Map`] with room for `n` fields.
 pub fn map_with_capacity(n: usize) -> Map {
-    Map::with_capacity_and_hasher(n, hasher())
+    Map::with_capacity(n)
 }
 
 /// A field value: what JSON can say, plus timestamps.

@@ -522,10 +522,10 @@ impl Kv {
             }
         }
         match out.entry(key) {
-            indexmap::map::Entry::Vacant(slot) => {
+            crate::event::map::Entry::Vacant(slot) => {
                 slot.insert(value);
             }
-            indexmap::map::Entry::Occupied(mut slot) => match slot.get_mut() {
+            crate::event::map::Entry::Occupied(mut slot) => match slot.get_mut() {
                 Value::Array(items) => items.push(value),
                 existing => {
                     let old = std::mem::take(existing);
