@@ -303,3 +303,64 @@ fn a_thousand_idle_tcp_connections_stay_under_150_mb() {
     let peak = status_bytes(pid, "VmHWM");
     assert!(peak < 150 * MIB, "peak RSS {} MiB", peak / MIB);
 }
+
+/// A peer that fills the tcp input's memory budget with a line that never ends, then
+/// leaves while its connection waits for more memory, gives the budget back: a client
+/// whose line needs the budget is then served. Before, a waiting connection read
+/// nothing, so it never saw its peer leave and kept what it drew until the budget freed
+/// up, which it never did: the client below waited forever. Syslog waits for memory the
+/// same way and watches its peer the same way.
+#[test]
+fn a_tcp_peer_that_leaves_while_waiting_for_memory_gives_the_budget_back() {
+    let port = free_port();
+    let _sluice = start_with(
+        &format!(
+            "input {{ tcp {{ host => \"127.0.0.1\" port => {port} }} }} output {{ null {{}} }}"
+        ),
+        port,
+        &[
+            "--input.memory.max_bytes",
+            "16kb",
+            "--input.memory.per_connection",
+            "16kb",
+        ],
+    );
+    // 30 KiB of one line: the read buffer fills its first 16 KiB (the allowance), grows
+    // to 32 KiB with the whole budget, reads the rest, and then, with less than a read's
+    // room left, waits for 32 KiB more that the budget does not have. Everything the
+    // peer sent is read by then (or fits in what is read while waiting), so its close
+    // is the next thing on the socket.
+    let mut hostile = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    hostile
+        .set_write_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    hostile
+        .write_all(&[b'x'; 30 * 1024])
+        .expect("the hostile peer's line was not read");
+    std::thread::sleep(Duration::from_millis(500));
+    drop(hostile);
+
+    // 20 KiB needs a 32 KiB buffer, 16 KiB of it from the budget. The connection is
+    // closed in order only once its line is queued.
+    let mut client = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    client
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    client
+        .set_write_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    let mut line = vec![b'y'; 20 * 1024];
+    line.push(b'\n');
+    client
+        .write_all(&line)
+        .expect("the line was not read: the budget was not given back");
+    client
+        .shutdown(std::net::Shutdown::Write)
+        .expect("half-close");
+    let mut rest = Vec::new();
+    let answer = client.read_to_end(&mut rest);
+    assert!(
+        answer.is_ok(),
+        "the connection was not closed after its line: {answer:?} (the budget was not given back)"
+    );
+}

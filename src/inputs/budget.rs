@@ -360,6 +360,32 @@ impl ReadBuffer {
         }
     }
 
+    /// Appends the bytes [`wait_watching_peer`] read ahead of the socket and empties
+    /// `early`. After a wait for room they fit in what was counted; when the peer closed
+    /// during the wait they may not, and the few bytes ([`EARLY_BYTES`] at most) are
+    /// counted past the budget, so that the close is handled, and what the connection
+    /// holds given back, at once rather than after the budget frees up.
+    pub fn take_early(&mut self, early: &mut Vec<u8>, memory: &mut Holding) {
+        if early.is_empty() {
+            return;
+        }
+        if self.buf.capacity() - self.buf.len() < early.len() {
+            // Exactly what is needed: `reserve` could double the buffer.
+            let mut grown = bytes::BytesMut::with_capacity(self.buf.len() + early.len());
+            grown.extend_from_slice(&self.buf);
+            self.buf = grown;
+        }
+        self.buf.extend_from_slice(early);
+        early.clear();
+        let cap = self.buf.capacity();
+        if cap > self.counted {
+            memory.set_unchecked(memory.held() + cap - self.counted);
+        } else {
+            memory.shrink(self.counted - cap);
+        }
+        self.counted = cap;
+    }
+
     /// Makes room for the next read: counts the growth first, waiting for the budget
     /// if it is spent. Returns false if it had to wait (for the caller's counters).
     pub async fn make_room(&mut self, memory: &mut Holding) -> bool {
@@ -384,6 +410,63 @@ impl ReadBuffer {
         }
         self.counted = cap;
         !waited
+    }
+}
+
+/// Bytes read from a peer while its connection waits for memory: a constant per
+/// connection, the room [`ReadBuffer::make_room`] leaves (so they always fit after it).
+/// A connection waits when its buffer has less room than that, so a peer that sent
+/// nothing more than what fits is read to its end and its close is seen.
+pub const EARLY_BYTES: usize = MIN_READ_ROOM;
+
+/// How a wait that watched the peer ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Watched<T> {
+    /// What was waited for.
+    Ready(T),
+    /// The peer closed (or its connection failed); what it sent before is in `early`
+    /// or was read already.
+    PeerClosed,
+    /// `stop` fired (shutdown, or the connection failed elsewhere).
+    Stopped,
+}
+
+/// Waits for `wait` (memory for this connection) while watching the peer. A peer that
+/// leaves while its connection waits for the budget would otherwise keep what the
+/// connection drew until the budget frees up, which is never when every waiting
+/// connection holds part of it. What the peer sends meanwhile, up to [`EARLY_BYTES`], is
+/// kept in `early`, to be taken before the socket is read again; a peer that sends more
+/// is back-pressured by TCP as before. Nothing read is lost: the caller handles the
+/// close after what it holds.
+pub async fn wait_watching_peer<T, R>(
+    wait: impl std::future::Future<Output = T>,
+    read: &mut R,
+    early: &mut Vec<u8>,
+    stop: impl std::future::Future<Output = ()>,
+) -> Watched<T>
+where
+    R: tokio::io::AsyncRead + Unpin,
+{
+    use tokio::io::AsyncReadExt as _;
+    tokio::pin!(wait);
+    // Ready at once, the common case: no probe buffer, nothing read ahead.
+    if let Some(v) = futures::FutureExt::now_or_never(&mut wait) {
+        return Watched::Ready(v);
+    }
+    tokio::pin!(stop);
+    let mut probe = vec![0u8; EARLY_BYTES];
+    loop {
+        let room = EARLY_BYTES.saturating_sub(early.len());
+        tokio::select! {
+            // The wait first: when it is ready at once, nothing is read ahead.
+            biased;
+            v = &mut wait => return Watched::Ready(v),
+            () = &mut stop => return Watched::Stopped,
+            n = read.read(&mut probe[..room]), if room > 0 => match n {
+                Ok(0) | Err(_) => return Watched::PeerClosed,
+                Ok(k) => early.extend_from_slice(&probe[..k]),
+            },
+        }
     }
 }
 

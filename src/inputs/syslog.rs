@@ -26,7 +26,7 @@
 //! queue takes it; what the kernel drops meanwhile is counted by the kernel
 //! (`netstat -su`), as with Logstash.
 
-use super::budget::{Holding, MemoryBudget, ReadBuffer};
+use super::budget::{wait_watching_peer, Holding, MemoryBudget, ReadBuffer, Watched};
 use super::{Input, InputContext, InputError};
 use crate::batch::{Ack, Batch};
 use crate::codecs::line::{LineFramer, LINE_TOO_LONG};
@@ -498,6 +498,8 @@ impl SyslogInput {
         let mut memory = Holding::new(self.budget.clone());
         let mut framer = LineFramer::new(MAX_LINE_BYTES);
         let mut buffer = ReadBuffer::default();
+        // Bytes read while waiting for memory, ahead of the socket.
+        let mut early: Vec<u8> = Vec::new();
         let mut ip = peer.ip().to_string();
         let mut first_line = self.proxy_protocol;
         let mut events: Vec<Event> = Vec::new();
@@ -566,9 +568,30 @@ impl SyslogInput {
             if eof {
                 break;
             }
-            tokio::select! {
-                _ = ctx.shutdown().cancelled() => { eof = true; continue; }
-                _ = buffer.make_room(&mut memory) => {}
+            let waited = wait_watching_peer(
+                buffer.make_room(&mut memory),
+                &mut stream,
+                &mut early,
+                ctx.shutdown().cancelled(),
+            )
+            .await;
+            match waited {
+                Watched::Ready(_) if early.is_empty() => {}
+                Watched::Ready(_) => {
+                    // Read while waiting: framed before the socket is read again.
+                    buffer.take_early(&mut early, &mut memory);
+                    continue;
+                }
+                Watched::Stopped => {
+                    eof = true;
+                    continue;
+                }
+                Watched::PeerClosed => {
+                    tracing::debug!(input = ctx.id(), peer = %peer, "syslog peer closed while its connection waited for memory");
+                    buffer.take_early(&mut early, &mut memory);
+                    eof = true;
+                    continue;
+                }
             }
             let read = tokio::select! {
                 _ = ctx.shutdown().cancelled() => { eof = true; continue; }

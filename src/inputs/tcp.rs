@@ -15,7 +15,7 @@
 //! persisted queue's sync (they share syncs), and waits for the last one before it
 //! closes.
 
-use super::budget::{Holding, MemoryBudget, ReadBuffer};
+use super::budget::{wait_watching_peer, Holding, MemoryBudget, ReadBuffer, Watched};
 use super::tls::TlsServer;
 use super::{Input, InputContext, InputError};
 use crate::batch::{Ack, Batch};
@@ -174,6 +174,8 @@ impl TcpInput {
         let mut memory = Holding::new(self.budget.clone());
         let mut framer = LineFramer::new(self.max_line_bytes);
         let mut buffer = ReadBuffer::default();
+        // Bytes read while waiting for memory, ahead of the socket.
+        let mut early: Vec<u8> = Vec::new();
         let mut pending = Pending::default();
         // Per connection: `multiline` joins the lines of this client only.
         let mut decoder = self.codec.stream();
@@ -211,12 +213,31 @@ impl TcpInput {
             if queue_closed || !self.flush(&mut pending, &mut memory, &ctx).await {
                 break End::Stop;
             }
-            let room = tokio::select! {
-                _ = ctx.shutdown().cancelled() => break End::Flush,
-                ok = buffer.make_room(&mut memory) => ok,
-            };
-            if !room {
-                self.stats.memory_waits.fetch_add(1, Ordering::Relaxed);
+            let waited = wait_watching_peer(
+                buffer.make_room(&mut memory),
+                &mut stream,
+                &mut early,
+                ctx.shutdown().cancelled(),
+            )
+            .await;
+            match waited {
+                Watched::Ready(room) => {
+                    if !room {
+                        self.stats.memory_waits.fetch_add(1, Ordering::Relaxed);
+                    }
+                    if !early.is_empty() {
+                        // Read while waiting: framed before the socket is read again.
+                        buffer.take_early(&mut early, &mut memory);
+                        continue;
+                    }
+                }
+                Watched::Stopped => break End::Flush,
+                Watched::PeerClosed => {
+                    self.stats.memory_waits.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(input = ctx.id(), peer = %peer, "tcp peer closed while its connection waited for memory");
+                    buffer.take_early(&mut early, &mut memory);
+                    break End::Flush;
+                }
             }
             let read = async {
                 match self.inactivity {

@@ -20,7 +20,7 @@ use super::protocol::{
 use super::{BeatsInput, BeatsStats, KEEPALIVE_INTERVAL};
 use crate::batch::{Ack, AckReceiver, AckStatus, Batch};
 use crate::event::{Event, Timestamp};
-use crate::inputs::budget::{Holding, ReadBuffer};
+use crate::inputs::budget::{self, Holding, ReadBuffer, Watched};
 use crate::inputs::{InputContext, InputError};
 use bytes::BytesMut;
 use std::net::SocketAddr;
@@ -166,16 +166,10 @@ async fn unless_stopped<T>(
     }
 }
 
-/// Bytes read from a peer while its connection waits for memory: a constant per
-/// connection, enough to see whether the peer is still there.
-const EARLY_BYTES: usize = 64;
-
-/// Waits for `wait` (memory for this connection) while watching the peer. A peer that
-/// leaves while its connection waits for the budget would otherwise keep what the
-/// connection drew until the budget frees up, which is never when every waiting
-/// connection holds part of it. What the peer sends meanwhile (up to [`EARLY_BYTES`])
-/// is kept in `early`, to be read before the socket. `None`: stop, because of a
-/// shutdown, a failure, or the peer closing.
+/// Waits for `wait` (memory for this connection) while watching the peer
+/// ([`budget::wait_watching_peer`]): what the peer sends meanwhile is kept in `early`.
+/// `None`: stop, because of a shutdown, a failure, or the peer closing (a Beats client
+/// resends what was not acknowledged).
 async fn wait_watching_peer<T, R>(
     wait: impl std::future::Future<Output = T>,
     read: &mut R,
@@ -186,20 +180,21 @@ async fn wait_watching_peer<T, R>(
 where
     R: AsyncRead + Unpin,
 {
-    tokio::pin!(wait);
-    let mut probe = [0u8; EARLY_BYTES];
-    loop {
+    let stop = async {
         tokio::select! {
-            v = &mut wait => return Some(v),
-            _ = ctx.shutdown().cancelled() => return None,
-            _ = failed.cancelled() => return None,
-            n = read.read(&mut probe), if early.is_empty() => match n {
-                Ok(0) | Err(_) => {
-                    tracing::debug!(input = ctx.id(), "beats peer left while its connection waited for memory");
-                    return None;
-                }
-                Ok(k) => early.extend_from_slice(&probe[..k]),
-            },
+            _ = ctx.shutdown().cancelled() => {}
+            _ = failed.cancelled() => {}
+        }
+    };
+    match budget::wait_watching_peer(wait, read, early, stop).await {
+        Watched::Ready(v) => Some(v),
+        Watched::Stopped => None,
+        Watched::PeerClosed => {
+            tracing::debug!(
+                input = ctx.id(),
+                "beats peer left while its connection waited for memory"
+            );
+            None
         }
     }
 }
@@ -255,7 +250,7 @@ where
                     Some(true) => {}
                 }
                 if !early.is_empty() {
-                    // make_room left at least a read's room, more than EARLY_BYTES.
+                    // make_room left at least a read's room, EARLY_BYTES.
                     buffer.buf.extend_from_slice(&early);
                     early.clear();
                     continue;
