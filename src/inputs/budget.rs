@@ -377,6 +377,12 @@ impl ReadBuffer {
         }
         self.buf.extend_from_slice(early);
         early.clear();
+        self.count_capacity(memory);
+    }
+
+    /// Makes what is counted the buffer's capacity: what it holds is what it allocated,
+    /// whatever was asked for (the allocator rounds, a replaced buffer is smaller).
+    fn count_capacity(&mut self, memory: &mut Holding) {
         let cap = self.buf.capacity();
         if cap > self.counted {
             memory.set_unchecked(memory.held() + cap - self.counted);
@@ -401,14 +407,7 @@ impl ReadBuffer {
         }
         self.counted += more;
         self.buf.reserve(target - len);
-        let cap = self.buf.capacity();
-        if cap > self.counted {
-            // The allocator's rounding: the bytes are there.
-            memory.set_unchecked(memory.held() + cap - self.counted);
-        } else {
-            memory.shrink(self.counted - cap);
-        }
-        self.counted = cap;
+        self.count_capacity(memory);
         !waited
     }
 }
