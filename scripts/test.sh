@@ -16,6 +16,9 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 export SLUICE_TEST_VENV="$PWD/.venv"
+# One full build per run: incremental caches would only add gigabytes of disk (and time)
+# to a build that starts from nothing on a CI machine.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 
 # Prometheus and promtool (tests/prometheus.rs) and headless Chromium
 # (tests/status_page.rs) come from Debian packages.
