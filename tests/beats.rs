@@ -35,17 +35,22 @@ async fn start(beats_options: &str, rest: &str, tweak: impl FnOnce(&mut Settings
     let port = common::free_port();
     let body = format!("host => \"127.0.0.1\" port => {port} {beats_options}");
     let text = format!("input {{ beats {{ {body} }} }} {rest}");
+    let mut settings = Settings::new(Source::Text(text.clone()));
+    settings.workers = 1;
+    tweak(&mut settings);
+    // Plugins see the settings as a run gives them (batch size, input memory budget).
+    let context = Arc::new(PluginContext::from_settings(&settings));
     let ast = sluice::config::parse(&text, "test", false).unwrap();
-    let mut pipeline = compile(&ast, Arc::new(PluginContext::default())).unwrap();
+    let mut pipeline = compile(&ast, context.clone()).unwrap();
     // The same input, built here so the test holds its counters.
-    let mut opts = Options::from_text("beats", "input", &body).unwrap();
+    let Some(sluice::config::ast::Item::Plugin(plugin)) = ast.sections[0].items.first() else {
+        panic!("no beats input in {text}");
+    };
+    let mut opts = Options::new(plugin, "input", context);
     let input = BeatsInput::build(&mut opts).unwrap();
     opts.finish().unwrap();
     let stats = input.stats();
     pipeline.inputs[0].input = Box::new(input);
-    let mut settings = Settings::new(Source::Text(text));
-    settings.workers = 1;
-    tweak(&mut settings);
     let shutdown = CancellationToken::new();
     let token = shutdown.clone();
     let task = tokio::spawn(async move { run_pipeline(pipeline, &settings, token).await });
@@ -165,6 +170,52 @@ async fn pipelined_filebeat_windows_arrive_exactly_once() {
     assert!(first.get("@metadata").is_none());
     assert_eq!(sluice.stats.acks.load(Ordering::Relaxed), 12);
     assert_eq!(sluice.stats.events.load(Ordering::Relaxed), 3 * 4 * 2048);
+    sluice.stop().await;
+}
+
+/// Connections that each hold part of a window, decoded, and need memory for more do not
+/// wait for each other: before waiting, a connection queues what it holds (under the
+/// window's ack), which gives its bytes back. Before, four clients whose windows
+/// together needed more than the input budget each held a share of it and waited for
+/// more, for ever; a single window larger than the whole budget did the same alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn windows_larger_than_the_input_budget_are_read_whole_and_acked() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.log");
+    let sluice = start("", &file_output(&out), |s| {
+        s.input_memory_max_bytes = 256 * 1024;
+        s.input_memory_per_connection = 16 * 1024;
+        // Larger than the windows: a window is queued early only for memory.
+        s.batch_size = 1000;
+    })
+    .await;
+    let padding = "p".repeat(2000);
+    let mut clients = Vec::new();
+    for c in 0..4u64 {
+        let mut client = sluice.connect().await;
+        let docs: Vec<_> = (c * 1000..c * 1000 + 300)
+            .map(|id| document(id, &format!("event {id} {padding}")))
+            .collect();
+        // 300 events of 2 KiB: about 680 KiB counted per window, uncompressed.
+        clients.push(tokio::spawn(async move {
+            let windows = [(window(&docs, false), 300)];
+            within(
+                "the ACK of a window larger than the budget",
+                send_pipelined(&mut client, &windows, 1),
+            )
+            .await
+        }));
+    }
+    for c in clients {
+        assert!(c.await.unwrap().is_some(), "a client lost its connection");
+    }
+    let ids = ids_in(&out);
+    assert_eq!(ids.len(), 4 * 300);
+    assert!(ids.values().all(|n| *n == 1), "an event arrived twice");
+    assert!(
+        sluice.stats.partial_windows.load(Ordering::Relaxed) >= 4,
+        "the windows were not queued in pieces"
+    );
     sluice.stop().await;
 }
 

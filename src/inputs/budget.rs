@@ -392,23 +392,49 @@ impl ReadBuffer {
         self.counted = cap;
     }
 
+    /// The capacity the next read needs, and the bytes growing to it adds; `None` when
+    /// the buffer has a read's room already.
+    fn growth(&self) -> Option<(usize, usize)> {
+        let (len, cap) = (self.buf.len(), self.buf.capacity());
+        if cap - len >= MIN_READ_ROOM {
+            return None;
+        }
+        let target = (cap * 2).max(len + MIN_READ_ROOM).max(FIRST_READ_BYTES);
+        Some((target, target - cap))
+    }
+
+    /// Grows the buffer to `target`, its `more` bytes already counted in `memory`.
+    fn grow_to(&mut self, target: usize, more: usize, memory: &mut Holding) {
+        self.counted += more;
+        self.buf.reserve(target - self.buf.len());
+        self.count_capacity(memory);
+    }
+
+    /// Makes room for the next read if the allowance or the budget has it now; false
+    /// when it would have to wait (the caller may give something back first).
+    pub fn try_make_room(&mut self, memory: &mut Holding) -> bool {
+        let Some((target, more)) = self.growth() else {
+            return true;
+        };
+        if !memory.try_grow(more) {
+            return false;
+        }
+        self.grow_to(target, more, memory);
+        true
+    }
+
     /// Makes room for the next read: counts the growth first, waiting for the budget
     /// if it is spent. Returns false if it had to wait (for the caller's counters).
     pub async fn make_room(&mut self, memory: &mut Holding) -> bool {
-        let (len, cap) = (self.buf.len(), self.buf.capacity());
-        if cap - len >= MIN_READ_ROOM {
+        if self.try_make_room(memory) {
             return true;
         }
-        let target = (cap * 2).max(len + MIN_READ_ROOM).max(FIRST_READ_BYTES);
-        let more = target - cap;
-        let waited = !memory.try_grow(more);
-        if waited {
-            memory.grow(more).await;
-        }
-        self.counted += more;
-        self.buf.reserve(target - len);
-        self.count_capacity(memory);
-        !waited
+        let Some((target, more)) = self.growth() else {
+            return true;
+        };
+        memory.grow(more).await;
+        self.grow_to(target, more, memory);
+        false
     }
 }
 

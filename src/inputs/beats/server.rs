@@ -215,11 +215,7 @@ where
 {
     let mut tracker = WindowTracker::new(input.max_window);
     let mut buffer = ReadBuffer::default();
-    let mut events: Vec<Event> = Vec::new();
-    // Payload bytes of `events` (for the queue's byte limit) and what they are counted
-    // as in the holding.
-    let mut bytes = 0usize;
-    let mut held = 0usize;
+    let mut unqueued = Unqueued::default();
     // The window being read: its ack and the slot for its ACK sequence.
     let mut open: Option<(FailUnlessPushed, Arc<AtomicU32>)> = None;
     // Bytes read while waiting for memory, ahead of the socket.
@@ -230,24 +226,41 @@ where
         let frame = match decoded? {
             Decoded::Frame(frame) => frame,
             Decoded::NeedMemory(n) => {
-                input.stats.memory_waits.fetch_add(1, Ordering::Relaxed);
-                if wait_watching_peer(codec.memory().grow(n), &mut read, &mut early, ctx, failed)
-                    .await
-                    .is_none()
-                {
-                    return Ok(());
+                if !codec.memory().try_grow(n) {
+                    let next = (tracker.outstanding() as usize).min(input.flush_events);
+                    let queued = unqueued.queue(input, ctx, failed, codec.memory(), &open, next);
+                    if !queued.await {
+                        return Ok(());
+                    }
+                    if !codec.memory().try_grow(n) {
+                        input.stats.memory_waits.fetch_add(1, Ordering::Relaxed);
+                        let grown = codec.memory().grow(n);
+                        if wait_watching_peer(grown, &mut read, &mut early, ctx, failed)
+                            .await
+                            .is_none()
+                        {
+                            return Ok(());
+                        }
+                    }
                 }
                 codec.prepaid(n);
                 continue;
             }
             Decoded::NeedBytes => {
-                let room = buffer.make_room(codec.memory());
-                match wait_watching_peer(room, &mut read, &mut early, ctx, failed).await {
-                    None => return Ok(()),
-                    Some(false) => {
-                        input.stats.memory_waits.fetch_add(1, Ordering::Relaxed);
+                if !buffer.try_make_room(codec.memory()) {
+                    let next = (tracker.outstanding() as usize).min(input.flush_events);
+                    let queued = unqueued.queue(input, ctx, failed, codec.memory(), &open, next);
+                    if !queued.await {
+                        return Ok(());
                     }
-                    Some(true) => {}
+                    let room = buffer.make_room(codec.memory());
+                    match wait_watching_peer(room, &mut read, &mut early, ctx, failed).await {
+                        None => return Ok(()),
+                        Some(false) => {
+                            input.stats.memory_waits.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Some(true) => {}
+                    }
                 }
                 if !early.is_empty() {
                     // make_room left at least a read's room, EARLY_BYTES.
@@ -314,7 +327,9 @@ where
                         ack.fail();
                         return Ok(()); // the writer stopped: it reports why
                     }
-                    events.reserve_exact((*size as usize).min(input.flush_events));
+                    unqueued
+                        .events
+                        .reserve_exact((*size as usize).min(input.flush_events));
                     open = Some((FailUnlessPushed(Some(ack)), seq));
                 }
                 p
@@ -325,39 +340,50 @@ where
                     .mapper
                     .json_event(*seq, payload, &peer, Timestamp::now())
                     .map_err(protocol)?;
-                bytes += payload.len();
                 let cost = payload.len() + EVENT_OVERHEAD_BYTES;
                 if !codec.memory().try_grow(cost) {
-                    input.stats.memory_waits.fetch_add(1, Ordering::Relaxed);
-                    let grown = codec.memory().grow(cost);
-                    if wait_watching_peer(grown, &mut read, &mut early, ctx, failed)
-                        .await
-                        .is_none()
-                    {
+                    let next = (tracker.outstanding() as usize).min(input.flush_events);
+                    let queued = unqueued.queue(input, ctx, failed, codec.memory(), &open, next);
+                    if !queued.await {
                         return Ok(());
                     }
+                    if !codec.memory().try_grow(cost) {
+                        input.stats.memory_waits.fetch_add(1, Ordering::Relaxed);
+                        let grown = codec.memory().grow(cost);
+                        if wait_watching_peer(grown, &mut read, &mut early, ctx, failed)
+                            .await
+                            .is_none()
+                        {
+                            return Ok(());
+                        }
+                    }
                 }
-                held += cost;
-                events.push(event);
+                unqueued.push(event, payload.len(), cost);
                 p
             }
             Frame::Data { seq, pairs } => {
                 let p = tracker.event(*seq, frame_kind(&frame)).map_err(protocol)?;
                 let len = pairs.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
-                bytes += len;
                 let cost = len + EVENT_OVERHEAD_BYTES;
+                let event = input.mapper.v1_event(pairs, &peer, Timestamp::now());
                 if !codec.memory().try_grow(cost) {
-                    input.stats.memory_waits.fetch_add(1, Ordering::Relaxed);
-                    let grown = codec.memory().grow(cost);
-                    if wait_watching_peer(grown, &mut read, &mut early, ctx, failed)
-                        .await
-                        .is_none()
-                    {
+                    let next = (tracker.outstanding() as usize).min(input.flush_events);
+                    let queued = unqueued.queue(input, ctx, failed, codec.memory(), &open, next);
+                    if !queued.await {
                         return Ok(());
                     }
+                    if !codec.memory().try_grow(cost) {
+                        input.stats.memory_waits.fetch_add(1, Ordering::Relaxed);
+                        let grown = codec.memory().grow(cost);
+                        if wait_watching_peer(grown, &mut read, &mut early, ctx, failed)
+                            .await
+                            .is_none()
+                        {
+                            return Ok(());
+                        }
+                    }
                 }
-                held += cost;
-                events.push(input.mapper.v1_event(pairs, &peer, Timestamp::now()));
+                unqueued.push(event, len, cost);
                 p
             }
             Frame::Ack { .. } => return Err(protocol(ProtocolError::Unexpected("ACK"))),
@@ -365,23 +391,11 @@ where
         };
         drop(frame);
         let WindowProgress::Complete { version, seq } = progress else {
-            if held >= WINDOW_FLUSH_BYTES || events.len() >= input.flush_events {
+            if unqueued.held >= WINDOW_FLUSH_BYTES || unqueued.events.len() >= input.flush_events {
                 // A large open window: queue what it has so far under the window's ack.
-                let Some((guard, _)) = open.as_ref() else {
-                    continue;
-                };
-                let Some(ack) = guard.0.clone() else { continue };
-                input.stats.partial_windows.fetch_add(1, Ordering::Relaxed);
                 let next = (tracker.outstanding() as usize).min(input.flush_events);
-                let piece = std::mem::replace(&mut events, Vec::with_capacity(next));
-                let batch = Batch::with_bytes(piece, ack, std::mem::take(&mut bytes));
-                input
-                    .stats
-                    .events
-                    .fetch_add(batch.events.len() as u64, Ordering::Relaxed);
-                let pushed = unless_stopped(ctx.push_pipelined(batch), ctx, failed).await;
-                codec.memory().shrink(std::mem::take(&mut held));
-                if !matches!(pushed, Some(Ok(_))) {
+                let queued = unqueued.queue(input, ctx, failed, codec.memory(), &open, next);
+                if !queued.await {
                     return Ok(()); // the guard fails the window's ack
                 }
             }
@@ -402,7 +416,7 @@ where
             continue;
         };
         seq_slot.store(seq, Ordering::Release);
-        let batch_events = std::mem::take(&mut events);
+        let batch_events = std::mem::take(&mut unqueued.events);
         input.stats.windows.fetch_add(1, Ordering::Relaxed);
         input
             .stats
@@ -411,18 +425,72 @@ where
         let Some(ack) = guard.0.take() else { continue };
         // The last piece carries the window's own ack: once it is queued nothing of the
         // window is left to fail.
-        let batch = Batch::with_bytes(batch_events, ack.clone(), std::mem::take(&mut bytes));
+        let bytes = std::mem::take(&mut unqueued.bytes);
+        let batch = Batch::with_bytes(batch_events, ack.clone(), bytes);
         guard.0 = Some(ack);
         // Not waiting for the persisted queue's sync: the window's ack fires only once
         // its records are synced, and the next window is read meanwhile.
         let pushed = unless_stopped(ctx.push_pipelined(batch), ctx, failed).await;
-        codec.memory().shrink(std::mem::take(&mut held));
+        codec.memory().shrink(std::mem::take(&mut unqueued.held));
         if !matches!(pushed, Some(Ok(_))) {
             // Not queued: the guard fails the ack, so the client is not told these
             // events are safe.
             return Ok(());
         }
         guard.0 = None;
+    }
+}
+
+/// The events of the window being read that are decoded but not queued yet.
+#[derive(Default)]
+struct Unqueued {
+    events: Vec<Event>,
+    /// Their payload bytes (for the queue's byte limit).
+    bytes: usize,
+    /// What they are counted as in the connection's holding.
+    held: usize,
+}
+
+impl Unqueued {
+    fn push(&mut self, event: Event, payload: usize, cost: usize) {
+        self.events.push(event);
+        self.bytes += payload;
+        self.held += cost;
+    }
+
+    /// Queues the events of the open window read so far, under the window's ack, and
+    /// gives back what they were counted as (`next`: room for the next piece). Done
+    /// past [`WINDOW_FLUSH_BYTES`] or a batch of events, and before the connection waits
+    /// for memory: only queueing them gives their bytes back, so connections that each
+    /// hold part of a window and wait for more, or one whose window is larger than the
+    /// whole budget, would otherwise wait for each other for ever. False: stop (the
+    /// queue closed, shutdown, or the connection failed); the window's guard then fails
+    /// its ack.
+    async fn queue(
+        &mut self,
+        input: &BeatsInput,
+        ctx: &InputContext,
+        failed: &CancellationToken,
+        memory: &mut Holding,
+        open: &Option<(FailUnlessPushed, Arc<AtomicU32>)>,
+        next: usize,
+    ) -> bool {
+        if self.events.is_empty() {
+            return true;
+        }
+        let Some(ack) = open.as_ref().and_then(|(guard, _)| guard.0.clone()) else {
+            return true;
+        };
+        input.stats.partial_windows.fetch_add(1, Ordering::Relaxed);
+        let piece = std::mem::replace(&mut self.events, Vec::with_capacity(next));
+        let batch = Batch::with_bytes(piece, ack, std::mem::take(&mut self.bytes));
+        input
+            .stats
+            .events
+            .fetch_add(batch.events.len() as u64, Ordering::Relaxed);
+        let pushed = unless_stopped(ctx.push_pipelined(batch), ctx, failed).await;
+        memory.shrink(std::mem::take(&mut self.held));
+        matches!(pushed, Some(Ok(_)))
     }
 }
 
