@@ -106,8 +106,15 @@ pub struct Beats {
     pub connections_refused: Counter,
 }
 
-/// What inputs lose on purpose, where their protocol has no back-pressure.
+/// What inputs lose on purpose, where their protocol has no back-pressure, and how
+/// their connections fare against the input memory budget.
 pub struct Inputs {
+    /// Times a connection waited for the input memory budget (`--input.memory.max_bytes`).
+    pub memory_waits: Counter,
+    /// Connections cut because the budget was stuck on lines or frames no peer finished
+    /// (a tcp or syslog line kept as its head, a Beats connection closed, an HTTP
+    /// request answered 429).
+    pub memory_cuts: Counter,
     /// Datagrams (or datagram chunks) an input dropped, by `plugin_id` and `reason`:
     /// `queue_full` (a udp-based input's hand-off to the pipeline was full),
     /// `chunk_timeout`, `chunk_memory_limit`, `chunk_invalid` (chunked GELF messages
@@ -272,8 +279,20 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         beats.connections_refused.clone(),
     );
     let inputs = Inputs {
+        memory_waits: Counter::default(),
+        memory_cuts: Counter::default(),
         datagrams_dropped: Family::default(),
     };
+    registry.register(
+        "input_memory_waits",
+        "Times an input connection waited for the input memory budget",
+        inputs.memory_waits.clone(),
+    );
+    registry.register(
+        "input_memory_cuts",
+        "Input connections cut because the memory budget was stuck on unfinished lines or frames",
+        inputs.memory_cuts.clone(),
+    );
     registry.register(
         "input_datagrams_dropped",
         "Datagrams an input dropped, by plugin and reason",

@@ -219,6 +219,56 @@ async fn windows_larger_than_the_input_budget_are_read_whole_and_acked() {
     sluice.stop().await;
 }
 
+/// A peer that sends part of a large frame and then nothing holds input memory it will
+/// never give back. When a client needs that memory and nothing comes back for a
+/// second, the connection holding the most is closed (counted as `memory_budget`; a
+/// real Beats client would resend its unacknowledged window) and the client is served.
+/// Before, the client waited for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_peer_that_never_finishes_its_frame_is_closed_when_others_need_the_memory() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.log");
+    let sluice = start("", &file_output(&out), |s| {
+        s.input_memory_max_bytes = 64 * 1024;
+        s.input_memory_per_connection = 16 * 1024;
+    })
+    .await;
+    // A window of one event whose frame announces 1 MiB, of which 60 KiB come: a
+    // 64 KiB read buffer, 48 KiB of it drawn from the budget.
+    let mut hostile = TcpStream::connect(("127.0.0.1", sluice.port))
+        .await
+        .unwrap();
+    let mut partial = b"2W\x00\x00\x00\x012J\x00\x00\x00\x01".to_vec();
+    partial.extend_from_slice(&(1024u32 * 1024).to_be_bytes());
+    partial.extend_from_slice(&vec![b' '; 60 * 1024]);
+    hostile.write_all(&partial).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+
+    // One 40 KiB event: its frame needs 48 KiB of the budget, which has 16 KiB.
+    let mut client = sluice.connect().await;
+    let doc = document(7, &"x".repeat(40 * 1024));
+    client.send(&window(&[doc], false)).await.unwrap();
+    assert!(
+        within("the ACK of the client's window", client.await_ack(1))
+            .await
+            .is_some(),
+        "the client's connection was closed"
+    );
+    let mut byte = [0u8; 1];
+    let closed = within("the hostile peer's close", hostile.read(&mut byte)).await;
+    assert!(
+        matches!(closed, Ok(0) | Err(_)),
+        "the hostile peer was answered: {closed:?}"
+    );
+    wait_until("the close to be counted", || {
+        sluice.stats.closed(CloseReason::MemoryBudget) == 1
+    })
+    .await;
+    assert_eq!(ids_in(&out).len(), 1);
+    sluice.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn uncompressed_windows_and_counting_sequences_ack_the_highest_number() {
     let dir = tempfile::tempdir().unwrap();

@@ -364,3 +364,124 @@ fn a_tcp_peer_that_leaves_while_waiting_for_memory_gives_the_budget_back() {
         "the connection was not closed after its line: {answer:?} (the budget was not given back)"
     );
 }
+
+/// Peers that never finish their lines hold the whole input budget: one sends a long
+/// line and stops, the other sends one and waits for memory to read the rest. Neither
+/// will ever give anything back, so after a second without any byte coming back the
+/// connection holding the most is cut: its line's head becomes an event tagged
+/// `_linetoolong`, the rest of that line is skipped, and the connection goes on. A
+/// client whose line needs the budget is then served, and so are both peers' next
+/// lines. Before, the client waited for ever.
+#[test]
+fn peers_that_never_finish_their_lines_cannot_hold_the_budget_for_ever() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.log");
+    let port = free_port();
+    let _sluice = start_with(
+        &format!(
+            "input {{ tcp {{ host => \"127.0.0.1\" port => {port} }} }} output {{ file {{ path => \"{}\" codec => json_lines }} }}",
+            out.display()
+        ),
+        port,
+        &[
+            "--input.memory.max_bytes",
+            "64kb",
+            "--input.memory.per_connection",
+            "16kb",
+        ],
+    );
+    let peer = |fill: u8| {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        s.set_write_timeout(Some(Duration::from_secs(20)))
+            .expect("timeout");
+        // 40 KiB: a 64 KiB read buffer, 48 KiB of it drawn from the budget.
+        s.write_all(&vec![fill; 40 * 1024])
+            .expect("the line was not read");
+        std::thread::sleep(Duration::from_millis(300));
+        s
+    };
+    let mut first = peer(b'a');
+    let mut second = peer(b'b');
+
+    // 40 KiB again: this client's buffer needs 48 KiB of the budget too.
+    let mut client = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    client
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    client
+        .set_write_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let mut line = vec![b'c'; 40 * 1024];
+    line.push(b'\n');
+    client
+        .write_all(&line)
+        .expect("the client's line was not read: the budget stayed held");
+    client
+        .shutdown(std::net::Shutdown::Write)
+        .expect("half-close");
+    let mut rest = Vec::new();
+    let answer = client.read_to_end(&mut rest);
+    assert!(
+        answer.is_ok(),
+        "the client was not served: {answer:?} (the budget stayed held)"
+    );
+    // The cut peers go on: the rest of each cut line is skipped, the next line kept.
+    for (s, name) in [(&mut first, "first"), (&mut second, "second")] {
+        s.write_all(format!("rest of the line\n{name} after the cut\n").as_bytes())
+            .expect("a cut peer's connection was closed");
+    }
+    drop((first, second));
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let events = loop {
+        let text = std::fs::read_to_string(&out).unwrap_or_default();
+        let events: Vec<serde_json::Value> = text
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        let after = events
+            .iter()
+            .filter(|e| {
+                e["message"]
+                    .as_str()
+                    .is_some_and(|m| m.ends_with("after the cut"))
+            })
+            .count();
+        if after == 2 || Instant::now() > deadline {
+            break events;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let summary: Vec<(usize, char, bool)> = events
+        .iter()
+        .map(|e| {
+            let m = e["message"].as_str().unwrap_or("");
+            let tagged = e["tags"]
+                .as_array()
+                .is_some_and(|t| t.iter().any(|t| t == "_linetoolong"));
+            (m.len(), m.chars().next().unwrap_or(' '), tagged)
+        })
+        .collect();
+    assert!(
+        summary.contains(&(40 * 1024, 'c', false)),
+        "the client's line is missing or cut: {summary:?}"
+    );
+    for fill in ['a', 'b'] {
+        assert!(
+            summary
+                .iter()
+                .any(|(len, c, tagged)| *c == fill && *tagged && *len > 0),
+            "no cut head of peer {fill}'s line tagged _linetoolong: {summary:?}"
+        );
+    }
+    for name in ["first after the cut", "second after the cut"] {
+        assert!(
+            events.iter().any(|e| e["message"] == name),
+            "{name:?} is missing: {summary:?}"
+        );
+    }
+    assert!(
+        !events.iter().any(|e| e["message"] == "rest of the line"),
+        "the rest of a cut line was kept as a line of its own"
+    );
+}

@@ -46,6 +46,23 @@ impl LineFramer {
         std::mem::take(&mut self.discarded)
     }
 
+    /// Cuts the line being read short: what is buffered of it (a partial line, all of
+    /// `buf` once `decode` returned `None`) comes back as a truncated line, and the rest
+    /// is skipped up to its newline, as for an over-long line. For an input that must
+    /// give back the memory the line holds. `None` when nothing of a line is buffered.
+    pub fn cut(&mut self, buf: &mut BytesMut) -> Option<Line> {
+        if buf.is_empty() || self.discarding {
+            return None;
+        }
+        let head = buf.split_to(buf.len());
+        self.discarding = true;
+        self.searched = 0;
+        Some(Line {
+            bytes: head,
+            truncated: true,
+        })
+    }
+
     /// Whether the line `decode_eof` returned last was cut short by the end of the
     /// stream (no newline).
     pub fn was_unterminated(&self) -> bool {
@@ -141,6 +158,28 @@ impl Decoder for LineFramer {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_cut_line_keeps_its_head_and_skips_the_rest_up_to_its_newline() {
+        let mut framer = LineFramer::new(1024);
+        let mut buf = BytesMut::from(&b"done\npartial li"[..]);
+        assert_eq!(
+            framer.decode(&mut buf).unwrap().unwrap().bytes,
+            &b"done"[..]
+        );
+        assert_eq!(framer.decode(&mut buf).unwrap(), None);
+        let cut = framer.cut(&mut buf).expect("a partial line was buffered");
+        assert_eq!(cut.bytes, &b"partial li"[..]);
+        assert!(cut.truncated);
+        assert!(buf.is_empty());
+        assert_eq!(framer.cut(&mut buf), None, "nothing is left to cut");
+        buf.extend_from_slice(b"ne's tail\nnext\n");
+        assert_eq!(
+            framer.decode(&mut buf).unwrap().unwrap().bytes,
+            &b"next"[..]
+        );
+        assert_eq!(framer.take_discarded(), 9);
+    }
+
     use super::*;
 
     fn lines(input: &[&[u8]], max: usize) -> Vec<(Vec<u8>, bool)> {

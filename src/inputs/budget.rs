@@ -8,9 +8,22 @@
 //! is drawn from one process-wide [`MemoryBudget`] (`--input.memory.max_bytes`). When the budget is spent, a
 //! connection that needs more waits before it reads again: the peer is back-pressured
 //! by TCP, exactly as when the queue is full.
+//!
+//! Waiting is safe only while someone will give bytes back. Bytes drawn for events on
+//! their way to the queue come back once it takes them; bytes drawn for a line or frame
+//! still being read come back only when the peer finishes it. When the budget is spent,
+//! nothing held is on its way to the queue, and nothing came back for [`STUCK_AFTER`],
+//! every connection that holds part of the budget waits for a peer that may never
+//! finish (peers that never end their lines, or honest ones whose lines together need
+//! more than the budget). Then the connection that holds the most is cut ([`Cut`]): tcp
+//! and syslog keep the head of the line they were reading, tagged `_linetoolong`, and
+//! skip the rest; a Beats connection is closed, and its client resends what was not
+//! acknowledged; an HTTP request is answered 429. Its bytes go back, and the others go
+//! on.
 
 use crate::plugin::PluginContext;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
@@ -33,7 +46,43 @@ pub struct MemoryBudget {
     used: AtomicUsize,
     /// Times a connection had to wait for the budget.
     waits: AtomicU64,
+    /// Connections cut because the budget was stuck.
+    cuts: AtomicU64,
     freed: Notify,
+    /// Connections that hold bytes drawn from the budget, by id: where a cut is chosen.
+    holders: Mutex<HashMap<u64, Arc<Slot>>>,
+    next_holder: AtomicU64,
+    /// Bytes drawn by connections that are handing events to the queue right now: they
+    /// come back without any peer's help.
+    queueing: AtomicUsize,
+}
+
+/// How long a connection waits for the budget without any byte coming back before it
+/// checks whether the budget is stuck (see the module's doc). Long enough that peers
+/// sending long lines at full speed finish them; short enough that the others barely
+/// notice.
+pub const STUCK_AFTER: Duration = Duration::from_secs(1);
+
+/// The connection was chosen to give back what it holds: the budget was spent on lines
+/// or frames that no peer finished, and it held the most of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cut;
+
+/// A connection's entry in its budget's registry while it holds drawn bytes.
+#[derive(Debug, Default)]
+struct Slot {
+    drawn: AtomicUsize,
+    queueing: AtomicBool,
+    /// Asked to give back what it holds.
+    cut: AtomicBool,
+    asked: Notify,
+}
+
+impl Slot {
+    fn ask_cut(&self) {
+        self.cut.store(true, Ordering::Release);
+        self.asked.notify_one();
+    }
 }
 
 /// The budget the inputs of the process share.
@@ -51,7 +100,11 @@ impl MemoryBudget {
             connection_allowance,
             used: AtomicUsize::new(0),
             waits: AtomicU64::new(0),
+            cuts: AtomicU64::new(0),
             freed: Notify::new(),
+            holders: Mutex::new(HashMap::new()),
+            next_holder: AtomicU64::new(0),
+            queueing: AtomicUsize::new(0),
         }
     }
 
@@ -96,6 +149,29 @@ impl MemoryBudget {
         self.waits.load(Ordering::Relaxed)
     }
 
+    /// Connections cut because the budget was stuck.
+    pub fn cuts(&self) -> u64 {
+        self.cuts.load(Ordering::Relaxed)
+    }
+
+    fn holders(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<Slot>>> {
+        self.holders.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The connection to cut if the budget is stuck: none while any drawn byte is on
+    /// its way to the queue; otherwise the holder of the most drawn bytes.
+    fn stuck_victim(&self) -> Option<Arc<Slot>> {
+        if self.queueing.load(Ordering::Acquire) > 0 {
+            return None;
+        }
+        self.holders()
+            .values()
+            .filter(|s| !s.queueing.load(Ordering::Acquire))
+            .max_by_key(|s| s.drawn.load(Ordering::Acquire))
+            .filter(|s| s.drawn.load(Ordering::Acquire) > 0)
+            .cloned()
+    }
+
     /// Draws `n` bytes if they are free.
     pub fn try_draw(&self, n: usize) -> bool {
         if n == 0 {
@@ -106,26 +182,6 @@ impl MemoryBudget {
                 used.checked_add(n).filter(|total| *total <= self.limit)
             })
             .is_ok()
-    }
-
-    /// Draws `n` bytes, waiting until they are free. A request larger than the whole
-    /// budget waits for the budget to be entirely free and then takes it all, so it
-    /// cannot wait forever.
-    pub async fn draw(&self, n: usize) {
-        let mut counted = false;
-        loop {
-            let freed = self.freed.notified();
-            tokio::pin!(freed);
-            freed.as_mut().enable();
-            if self.try_draw(n) || (n > self.limit && self.try_draw_all(n)) {
-                return;
-            }
-            if !counted {
-                counted = true;
-                self.waits.fetch_add(1, Ordering::Relaxed);
-            }
-            freed.await;
-        }
     }
 
     fn try_draw_all(&self, n: usize) -> bool {
@@ -247,6 +303,9 @@ pub struct Holding {
     /// It drew on the budget at some point: once it is dropped, what it held is worth
     /// handing back to the operating system.
     drew: bool,
+    id: u64,
+    /// Registered in the budget's holders while `drawn` is above 0.
+    slot: Arc<Slot>,
 }
 
 impl Holding {
@@ -256,12 +315,29 @@ impl Holding {
     }
 
     pub fn with_allowance(budget: Arc<MemoryBudget>, allowance: usize) -> Holding {
+        let id = budget.next_holder.fetch_add(1, Ordering::Relaxed);
         Holding {
             budget,
             allowance,
             held: 0,
             drawn: 0,
             drew: false,
+            id,
+            slot: Arc::default(),
+        }
+    }
+
+    /// Sets the bytes drawn (already taken from or given back to the budget), keeping
+    /// the registry of holders in step.
+    fn set_drawn(&mut self, drawn: usize) {
+        let was = self.drawn;
+        self.drawn = drawn;
+        self.drew |= drawn > 0;
+        self.slot.drawn.store(drawn, Ordering::Release);
+        if was == 0 && drawn > 0 {
+            self.budget.holders().insert(self.id, self.slot.clone());
+        } else if was > 0 && drawn == 0 {
+            self.budget.holders().remove(&self.id);
         }
     }
 
@@ -283,19 +359,82 @@ impl Holding {
         if !self.budget.try_draw(need) {
             return false;
         }
-        self.drawn += need;
-        self.drew |= need > 0;
+        self.set_drawn(self.drawn + need);
         self.held += n;
         true
     }
 
-    /// Counts `n` more bytes, waiting for the budget if it is spent.
-    pub async fn grow(&mut self, n: usize) {
+    /// Counts `n` more bytes, waiting for the budget if it is spent, unless this
+    /// connection is cut meanwhile (see the module's doc): then it should give back
+    /// what it holds. A request larger than the whole budget waits for the budget to be
+    /// entirely free and then takes it all, so it cannot wait forever.
+    pub async fn grow(&mut self, n: usize) -> Result<(), Cut> {
         let need = self.shortfall(n);
-        self.budget.draw(need).await;
-        self.drawn += need;
-        self.drew |= need > 0;
-        self.held += n;
+        let budget = self.budget.clone();
+        let mut counted = false;
+        loop {
+            let freed = budget.freed.notified();
+            tokio::pin!(freed);
+            freed.as_mut().enable();
+            if budget.try_draw(need) || (need > budget.limit && budget.try_draw_all(need)) {
+                self.set_drawn(self.drawn + need);
+                self.held += n;
+                // Served after all: a cut asked meanwhile is moot.
+                self.slot.cut.store(false, Ordering::Release);
+                return Ok(());
+            }
+            if self.take_cut() {
+                return Err(Cut);
+            }
+            if !counted {
+                counted = true;
+                budget.waits.fetch_add(1, Ordering::Relaxed);
+                crate::metrics::get().inputs.memory_waits.inc();
+            }
+            tokio::select! {
+                () = &mut freed => {}
+                () = self.slot.asked.notified() => {}
+                () = tokio::time::sleep(STUCK_AFTER) => {
+                    // Possibly this very connection: the next turn takes the request.
+                    if let Some(victim) = budget.stuck_victim() {
+                        victim.ask_cut();
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether this connection was asked to give back what it holds (and forgets the
+    /// request, counting the cut it is about to make).
+    pub fn take_cut(&self) -> bool {
+        let cut = self.slot.cut.swap(false, Ordering::AcqRel);
+        if cut {
+            self.budget.cuts.fetch_add(1, Ordering::Relaxed);
+            crate::metrics::get().inputs.memory_cuts.inc();
+        }
+        cut
+    }
+
+    /// Ready once this connection is asked to give back what it holds (a connection
+    /// reading from a peer selects on it). The request is taken: the caller must cut.
+    pub async fn cut_requested(&self) {
+        loop {
+            let asked = self.slot.asked.notified();
+            tokio::pin!(asked);
+            asked.as_mut().enable();
+            if self.take_cut() {
+                return;
+            }
+            asked.await;
+        }
+    }
+
+    /// Runs `push`, which hands events this connection holds to the queue. Meanwhile
+    /// its drawn bytes are on their way back without any peer's help, so connections
+    /// waiting for the budget wait for them rather than cut anyone.
+    pub async fn queueing<T>(&self, push: impl std::future::Future<Output = T>) -> T {
+        let _mark = Queueing::new(&self.budget, &self.slot, self.drawn);
+        push.await
     }
 
     /// Counts `n` bytes fewer; what falls back inside the allowance returns to the budget.
@@ -304,7 +443,7 @@ impl Holding {
         let keep = self.held.saturating_sub(self.allowance);
         if self.drawn > keep {
             self.budget.give_back(self.drawn - keep);
-            self.drawn = keep;
+            self.set_drawn(keep);
         }
     }
 
@@ -317,8 +456,7 @@ impl Holding {
             let need = self.shortfall(n - self.held);
             // Counted even past the limit: the bytes exist.
             self.budget.used.fetch_add(need, Ordering::AcqRel);
-            self.drawn += need;
-            self.drew |= need > 0;
+            self.set_drawn(self.drawn + need);
             self.held = n;
         }
     }
@@ -326,10 +464,38 @@ impl Holding {
 
 impl Drop for Holding {
     fn drop(&mut self) {
-        self.budget.give_back(self.drawn);
+        let drawn = self.drawn;
+        self.set_drawn(0);
+        self.budget.give_back(drawn);
         if self.drew {
             MEMORY_RELEASE.request();
         }
+    }
+}
+
+/// Marks a connection's drawn bytes as on their way to the queue while it lives.
+struct Queueing<'a> {
+    budget: &'a MemoryBudget,
+    slot: &'a Slot,
+    drawn: usize,
+}
+
+impl<'a> Queueing<'a> {
+    fn new(budget: &'a MemoryBudget, slot: &'a Slot, drawn: usize) -> Queueing<'a> {
+        slot.queueing.store(true, Ordering::Release);
+        budget.queueing.fetch_add(drawn, Ordering::AcqRel);
+        Queueing {
+            budget,
+            slot,
+            drawn,
+        }
+    }
+}
+
+impl Drop for Queueing<'_> {
+    fn drop(&mut self) {
+        self.budget.queueing.fetch_sub(self.drawn, Ordering::AcqRel);
+        self.slot.queueing.store(false, Ordering::Release);
     }
 }
 
@@ -424,17 +590,18 @@ impl ReadBuffer {
     }
 
     /// Makes room for the next read: counts the growth first, waiting for the budget
-    /// if it is spent. Returns false if it had to wait (for the caller's counters).
-    pub async fn make_room(&mut self, memory: &mut Holding) -> bool {
+    /// if it is spent. `Ok(false)` if it had to wait (for the caller's counters);
+    /// [`Cut`] if the connection was cut while it waited.
+    pub async fn make_room(&mut self, memory: &mut Holding) -> Result<bool, Cut> {
         if self.try_make_room(memory) {
-            return true;
+            return Ok(true);
         }
         let Some((target, more)) = self.growth() else {
-            return true;
+            return Ok(true);
         };
-        memory.grow(more).await;
+        memory.grow(more).await?;
         self.grow_to(target, more, memory);
-        false
+        Ok(false)
     }
 }
 
@@ -527,12 +694,12 @@ mod tests {
     async fn a_spent_budget_makes_growth_wait_until_bytes_come_back() {
         let budget = Arc::new(MemoryBudget::new(100));
         let mut a = Holding::with_allowance(budget.clone(), 0);
-        a.grow(100).await;
+        a.grow(100).await.unwrap();
         let waiter = tokio::spawn({
             let budget = budget.clone();
             async move {
                 let mut b = Holding::with_allowance(budget, 0);
-                b.grow(30).await;
+                b.grow(30).await.unwrap();
                 b.held()
             }
         });
@@ -615,13 +782,86 @@ mod tests {
         );
     }
 
+    /// Both hold part of a spent budget and wait for more that only the other could
+    /// give back: after [`STUCK_AFTER`] the larger holder is cut, and once it gives
+    /// back, the other is served.
+    #[tokio::test]
+    async fn holders_waiting_on_each_other_are_resolved_by_cutting_the_larger() {
+        let budget = Arc::new(MemoryBudget::new(100));
+        let mut small = Holding::with_allowance(budget.clone(), 0);
+        let mut large = Holding::with_allowance(budget.clone(), 0);
+        assert!(small.try_grow(40));
+        assert!(large.try_grow(60));
+        let large_task = tokio::spawn(async move {
+            let cut = large.grow(30).await;
+            (cut, large) // dropped by the test: what it held goes back
+        });
+        let started = Instant::now();
+        let grown = tokio::time::timeout(Duration::from_secs(10), async {
+            let (cut, large) = large_task.await.unwrap();
+            assert_eq!(cut, Err(Cut), "the larger holder was not the one cut");
+            drop(large);
+            small.grow(30).await
+        })
+        .await
+        .expect("the stuck budget was never resolved");
+        assert_eq!(grown, Ok(()));
+        assert!(started.elapsed() >= STUCK_AFTER);
+        assert_eq!(budget.cuts(), 1);
+        assert_eq!(budget.used(), 70);
+    }
+
+    /// A holder that is not waiting (its peer sends nothing) is asked to cut when a
+    /// waiter finds the budget stuck.
+    #[tokio::test]
+    async fn an_idle_holder_of_a_stuck_budget_is_asked_to_cut() {
+        let budget = Arc::new(MemoryBudget::new(100));
+        let mut idle = Holding::with_allowance(budget.clone(), 0);
+        assert!(idle.try_grow(100));
+        let waiter = tokio::spawn({
+            let budget = budget.clone();
+            async move { Holding::with_allowance(budget, 0).grow(10).await }
+        });
+        tokio::time::timeout(Duration::from_secs(10), idle.cut_requested())
+            .await
+            .expect("the idle holder was never asked to cut");
+        idle.shrink(100);
+        let grown = tokio::time::timeout(Duration::from_secs(5), waiter)
+            .await
+            .expect("the waiter was not served after the cut");
+        assert_eq!(grown.unwrap(), Ok(()));
+    }
+
+    /// While a holder hands its events to the queue, its bytes are coming back: a
+    /// waiter waits for them, however long the queue takes, and nobody is cut.
+    #[tokio::test]
+    async fn bytes_on_their_way_to_the_queue_are_waited_for_not_cut() {
+        let budget = Arc::new(MemoryBudget::new(100));
+        let mut queueing = Holding::with_allowance(budget.clone(), 0);
+        assert!(queueing.try_grow(100));
+        let waiter = tokio::spawn({
+            let budget = budget.clone();
+            async move { Holding::with_allowance(budget, 0).grow(10).await }
+        });
+        queueing.queueing(tokio::time::sleep(STUCK_AFTER * 3)).await;
+        assert!(!queueing.take_cut(), "a holder that was queueing was cut");
+        assert!(!waiter.is_finished());
+        queueing.shrink(100);
+        let grown = tokio::time::timeout(Duration::from_secs(5), waiter)
+            .await
+            .expect("the waiter was not served once the queue took the events");
+        assert_eq!(grown.unwrap(), Ok(()));
+        assert_eq!(budget.cuts(), 0);
+    }
+
     #[tokio::test]
     async fn a_request_larger_than_the_budget_takes_it_whole_once_free() {
         let budget = Arc::new(MemoryBudget::new(10));
         let mut a = Holding::with_allowance(budget.clone(), 0);
         tokio::time::timeout(Duration::from_secs(5), a.grow(50))
             .await
-            .expect("an oversized request waited on an empty budget");
+            .expect("an oversized request waited on an empty budget")
+            .unwrap();
         assert_eq!(budget.used(), 50);
     }
 }

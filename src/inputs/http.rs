@@ -403,10 +403,16 @@ impl HttpInput {
         }
         let mut memory = Holding::new(self.budget.clone());
         if let Some(n) = announced {
-            memory.grow(n as usize).await;
+            if memory.grow(n as usize).await.is_err() {
+                return self.cut_for_memory(ctx, peer);
+            }
         }
         let (parts, body) = req.into_parts();
-        let body = match Limited::new(body, self.max_content_length).collect().await {
+        let collected = tokio::select! {
+            c = Limited::new(body, self.max_content_length).collect() => c,
+            () = memory.cut_requested() => return self.cut_for_memory(ctx, peer),
+        };
+        let body = match collected {
             Ok(b) => b.to_bytes(),
             Err(e)
                 if e.downcast_ref::<http_body_util::LengthLimitError>()
@@ -451,8 +457,8 @@ impl HttpInput {
             return self.ok();
         }
         let (ack, delivered) = Ack::channel();
-        if ctx
-            .push(Batch::with_bytes(events, ack, body.len()))
+        if memory
+            .queueing(ctx.push(Batch::with_bytes(events, ack, body.len())))
             .await
             .is_err()
         {
@@ -489,6 +495,15 @@ impl HttpInput {
             r.headers_mut().insert(k.clone(), v.clone());
         }
         r
+    }
+
+    /// A request whose body waited for input memory while the budget was stuck, and
+    /// was chosen to give it back (see `inputs::budget`): 429, as when busy; the
+    /// client retries.
+    fn cut_for_memory(&self, ctx: &InputContext, peer: SocketAddr) -> Response<Body> {
+        self.stats.rejected_busy.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(input = ctx.id(), peer = %peer, "http request refused with 429 to give back input memory: the budget was spent on bodies and lines no peer finished");
+        answer(StatusCode::TOO_MANY_REQUESTS, BUSY)
     }
 
     fn too_large(&self, ctx: &InputContext, peer: SocketAddr) -> Response<Body> {

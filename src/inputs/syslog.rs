@@ -26,7 +26,7 @@
 //! queue takes it; what the kernel drops meanwhile is counted by the kernel
 //! (`netstat -su`), as with Logstash.
 
-use super::budget::{wait_watching_peer, Holding, MemoryBudget, ReadBuffer, Watched};
+use super::budget::{wait_watching_peer, Cut, Holding, MemoryBudget, ReadBuffer, Watched};
 use super::{Input, InputContext, InputError};
 use crate::batch::{Ack, Batch};
 use crate::codecs::line::{LineFramer, LINE_TOO_LONG};
@@ -137,6 +137,8 @@ pub struct SyslogStats {
     pub connections_rejected: AtomicU64,
     /// TCP lines cut at [`MAX_LINE_BYTES`].
     pub lines_truncated: AtomicU64,
+    /// TCP lines cut short to give back input memory (see `inputs::budget`).
+    pub lines_cut_for_memory: AtomicU64,
     /// The UDP port bound (useful with `port => 0`); TCP listens on the same number.
     pub bound_port: AtomicU64,
 }
@@ -506,13 +508,17 @@ impl SyslogInput {
         let mut bytes = 0;
         let mut held = 0;
         let mut eof = false;
+        // A line cut short to give back input memory (see `inputs::budget`).
+        let mut cut: Option<crate::codecs::line::Line> = None;
         loop {
             loop {
-                let line = match if eof {
-                    framer.decode_eof(&mut buffer.buf)
-                } else {
-                    framer.decode(&mut buffer.buf)
-                } {
+                let was_cut = cut.is_some();
+                let next = match cut.take() {
+                    Some(line) => Ok(Some(line)),
+                    None if eof => framer.decode_eof(&mut buffer.buf),
+                    None => framer.decode(&mut buffer.buf),
+                };
+                let line = match next {
                     Ok(Some(line)) => line,
                     Ok(None) => break,
                     Err(e) => {
@@ -531,7 +537,12 @@ impl SyslogInput {
                     ip = parts[2].to_string();
                     continue;
                 }
-                if line.truncated {
+                if was_cut {
+                    self.stats
+                        .lines_cut_for_memory
+                        .fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(input = ctx.id(), peer = %peer, kept_bytes = line.bytes.len(), "syslog line cut short to give back input memory: the budget was spent on lines no peer finished and this connection held the most; its head is kept, tagged _linetoolong, and the rest skipped");
+                } else if line.truncated {
                     self.stats.lines_truncated.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(input = ctx.id(), peer = %peer, max_line_bytes = MAX_LINE_BYTES, "syslog line too long; its head is kept, tagged _linetoolong");
                 }
@@ -557,7 +568,7 @@ impl SyslogInput {
                     Ack::none(),
                     std::mem::take(&mut bytes),
                 );
-                let pushed = ctx.push(batch).await.is_ok();
+                let pushed = memory.queueing(ctx.push(batch)).await.is_ok();
                 memory.shrink(std::mem::take(&mut held));
                 if !pushed {
                     return;
@@ -576,6 +587,10 @@ impl SyslogInput {
             )
             .await;
             match waited {
+                Watched::Ready(Err(Cut)) => {
+                    cut = framer.cut(&mut buffer.buf);
+                    continue;
+                }
                 Watched::Ready(_) if early.is_empty() => {}
                 Watched::Ready(_) => {
                     // Read while waiting: framed before the socket is read again.
@@ -595,6 +610,10 @@ impl SyslogInput {
             }
             let read = tokio::select! {
                 _ = ctx.shutdown().cancelled() => { eof = true; continue; }
+                () = memory.cut_requested() => {
+                    cut = framer.cut(&mut buffer.buf);
+                    continue;
+                }
                 r = stream.read_buf(&mut buffer.buf) => r,
             };
             match read {

@@ -15,7 +15,7 @@
 //! persisted queue's sync (they share syncs), and waits for the last one before it
 //! closes.
 
-use super::budget::{wait_watching_peer, Holding, MemoryBudget, ReadBuffer, Watched};
+use super::budget::{wait_watching_peer, Cut, Holding, MemoryBudget, ReadBuffer, Watched};
 use super::tls::TlsServer;
 use super::{Input, InputContext, InputError};
 use crate::batch::{Ack, Batch};
@@ -63,6 +63,9 @@ pub struct TcpStats {
     pub unterminated_lines: AtomicU64,
     /// Times a connection waited for memory (the input budget was spent).
     pub memory_waits: AtomicU64,
+    /// Partial lines cut short to give back input memory (the budget was stuck on
+    /// lines no peer finished; see `inputs::budget`); tagged `_linetoolong`.
+    pub lines_cut_for_memory: AtomicU64,
 }
 
 /// The default of `max_connections`, as the beats input.
@@ -192,15 +195,8 @@ impl TcpInput {
                         break;
                     }
                 };
-                self.add_line(
-                    line,
-                    &mut decoder,
-                    &host,
-                    &peer,
-                    &ctx,
-                    &mut pending,
-                    &mut memory,
-                );
+                self.note_over_long(&line, &peer, &ctx);
+                self.add_line(line, &mut decoder, &host, &peer, &mut pending, &mut memory);
                 if pending.events.len() >= self.batch_size
                     && !self.flush(&mut pending, &mut memory, &ctx).await
                 {
@@ -221,7 +217,20 @@ impl TcpInput {
             )
             .await;
             match waited {
-                Watched::Ready(room) => {
+                Watched::Ready(Err(Cut)) => {
+                    self.cut_line(
+                        &mut framer,
+                        &mut buffer,
+                        &mut decoder,
+                        &host,
+                        &peer,
+                        &ctx,
+                        &mut pending,
+                        &mut memory,
+                    );
+                    continue;
+                }
+                Watched::Ready(Ok(room)) => {
                     if !room {
                         self.stats.memory_waits.fetch_add(1, Ordering::Relaxed);
                     }
@@ -255,6 +264,10 @@ impl TcpInput {
             };
             let read = tokio::select! {
                 _ = ctx.shutdown().cancelled() => break End::Flush,
+                () = memory.cut_requested() => {
+                    self.cut_line(&mut framer, &mut buffer, &mut decoder, &host, &peer, &ctx, &mut pending, &mut memory);
+                    continue;
+                }
                 () = flush_timer => {
                     let before = pending.events.len();
                     decoder.flush_if_due(Timestamp::now(), &mut pending.events);
@@ -288,15 +301,8 @@ impl TcpInput {
                         .fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(input = ctx.id(), peer = %peer, bytes = line.bytes.len(), "tcp last line had no newline; kept");
                 }
-                self.add_line(
-                    line,
-                    &mut decoder,
-                    &host,
-                    &peer,
-                    &ctx,
-                    &mut pending,
-                    &mut memory,
-                );
+                self.note_over_long(&line, &peer, &ctx);
+                self.add_line(line, &mut decoder, &host, &peer, &mut pending, &mut memory);
             }
             // Lines a multiline event still waited for: never lost.
             let before = pending.events.len();
@@ -317,6 +323,45 @@ impl TcpInput {
         tracing::debug!(input = ctx.id(), peer = %peer, "tcp connection closed");
     }
 
+    /// Cuts the line this connection is reading short, to give back the memory it
+    /// holds (see `inputs::budget`): its head becomes an event tagged `_linetoolong`,
+    /// and the rest is skipped up to its newline.
+    #[allow(clippy::too_many_arguments)]
+    fn cut_line(
+        &self,
+        framer: &mut LineFramer,
+        buffer: &mut ReadBuffer,
+        decoder: &mut StreamDecoder,
+        host: &str,
+        peer: &SocketAddr,
+        ctx: &InputContext,
+        pending: &mut Pending,
+        memory: &mut Holding,
+    ) {
+        let Some(line) = framer.cut(&mut buffer.buf) else {
+            return;
+        };
+        self.stats
+            .lines_cut_for_memory
+            .fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(input = ctx.id(), peer = %peer, kept_bytes = line.bytes.len(), "tcp line cut short to give back input memory: the budget was spent on lines no peer finished and this connection held the most; its head is kept, tagged _linetoolong, and the rest skipped");
+        self.add_line(line, decoder, host, peer, pending, memory);
+        buffer.recount(memory);
+    }
+
+    /// Counts and logs a line the framer cut at `max_line_bytes`.
+    fn note_over_long(
+        &self,
+        line: &crate::codecs::line::Line,
+        peer: &SocketAddr,
+        ctx: &InputContext,
+    ) {
+        if line.truncated {
+            self.stats.lines_truncated.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(input = ctx.id(), peer = %peer, max_line_bytes = self.max_line_bytes, "tcp line longer than max_line_bytes; its head is kept, tagged _linetoolong");
+        }
+    }
+
     fn count_discarded(&self, framer: &mut LineFramer) {
         let n = framer.take_discarded();
         if n > 0 {
@@ -331,15 +376,10 @@ impl TcpInput {
         decoder: &mut StreamDecoder,
         host: &str,
         peer: &SocketAddr,
-        ctx: &InputContext,
         pending: &mut Pending,
         memory: &mut Holding,
     ) {
         let now = Timestamp::now();
-        if line.truncated {
-            self.stats.lines_truncated.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(input = ctx.id(), peer = %peer, max_line_bytes = self.max_line_bytes, "tcp line longer than max_line_bytes; its head is kept, tagged _linetoolong");
-        }
         // Already allocated (it is the line's bytes): counted without waiting; the
         // next read waits if this spent the budget.
         let cost = line.bytes.len() + EVENT_OVERHEAD_BYTES;
@@ -364,7 +404,7 @@ impl TcpInput {
             Ack::none(),
             std::mem::take(&mut pending.bytes),
         );
-        let pushed = match ctx.push_pipelined(batch).await {
+        let pushed = match memory.queueing(ctx.push_pipelined(batch)).await {
             Ok(durable) => {
                 pending.durable = Some(durable);
                 true

@@ -97,10 +97,13 @@ pub enum CloseReason {
     InactivityTimeout,
     TlsHandshake,
     AckFailed,
+    /// Cut to give back input memory: the budget was stuck on unfinished frames and
+    /// this connection held the most (see `inputs::budget`).
+    MemoryBudget,
 }
 
 impl CloseReason {
-    pub const ALL: [CloseReason; 12] = [
+    pub const ALL: [CloseReason; 13] = [
         CloseReason::BadVersion,
         CloseReason::UnknownFrameType,
         CloseReason::FrameTooLarge,
@@ -113,6 +116,7 @@ impl CloseReason {
         CloseReason::InactivityTimeout,
         CloseReason::TlsHandshake,
         CloseReason::AckFailed,
+        CloseReason::MemoryBudget,
     ];
 
     pub fn as_str(&self) -> &'static str {
@@ -129,6 +133,7 @@ impl CloseReason {
             CloseReason::InactivityTimeout => "inactivity_timeout",
             CloseReason::TlsHandshake => "tls_handshake",
             CloseReason::AckFailed => "ack_failed",
+            CloseReason::MemoryBudget => "memory_budget",
         }
     }
 

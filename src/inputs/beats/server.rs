@@ -20,7 +20,7 @@ use super::protocol::{
 use super::{BeatsInput, BeatsStats, KEEPALIVE_INTERVAL};
 use crate::batch::{Ack, AckReceiver, AckStatus, Batch};
 use crate::event::{Event, Timestamp};
-use crate::inputs::budget::{self, Holding, ReadBuffer, Watched};
+use crate::inputs::budget::{self, Cut, Holding, ReadBuffer, Watched};
 use crate::inputs::{InputContext, InputError};
 use bytes::BytesMut;
 use std::net::SocketAddr;
@@ -109,6 +109,18 @@ struct Owed {
 }
 
 type Closed = (CloseReason, String);
+
+/// The close of a connection cut to give back input memory (see `inputs::budget`).
+fn cut_for_memory(buffered: usize) -> Closed {
+    (
+        CloseReason::MemoryBudget,
+        format!(
+            "cut to give back input memory: the budget was spent on frames no peer \
+             finished, and this connection held the most ({buffered} bytes of a partial \
+             frame buffered); its client resends what was not acknowledged"
+        ),
+    )
+}
 
 fn protocol(e: ProtocolError) -> Closed {
     (e.reason(), e.to_string())
@@ -235,11 +247,10 @@ where
                     if !codec.memory().try_grow(n) {
                         input.stats.memory_waits.fetch_add(1, Ordering::Relaxed);
                         let grown = codec.memory().grow(n);
-                        if wait_watching_peer(grown, &mut read, &mut early, ctx, failed)
-                            .await
-                            .is_none()
-                        {
-                            return Ok(());
+                        match wait_watching_peer(grown, &mut read, &mut early, ctx, failed).await {
+                            None => return Ok(()),
+                            Some(Err(Cut)) => return Err(cut_for_memory(buffer.buf.len())),
+                            Some(Ok(())) => {}
                         }
                     }
                 }
@@ -256,10 +267,11 @@ where
                     let room = buffer.make_room(codec.memory());
                     match wait_watching_peer(room, &mut read, &mut early, ctx, failed).await {
                         None => return Ok(()),
-                        Some(false) => {
+                        Some(Err(Cut)) => return Err(cut_for_memory(buffer.buf.len())),
+                        Some(Ok(false)) => {
                             input.stats.memory_waits.fetch_add(1, Ordering::Relaxed);
                         }
-                        Some(true) => {}
+                        Some(Ok(true)) => {}
                     }
                 }
                 if !early.is_empty() {
@@ -271,6 +283,9 @@ where
                 let next = tokio::select! {
                     _ = failed.cancelled() => return Ok(()),
                     _ = ctx.shutdown().cancelled() => return Ok(()),
+                    () = codec.memory().cut_requested() => {
+                        return Err(cut_for_memory(buffer.buf.len()));
+                    }
                     next = tokio::time::timeout(input.inactivity, read.read_buf(&mut buffer.buf)) => next,
                 };
                 match next {
@@ -350,11 +365,10 @@ where
                     if !codec.memory().try_grow(cost) {
                         input.stats.memory_waits.fetch_add(1, Ordering::Relaxed);
                         let grown = codec.memory().grow(cost);
-                        if wait_watching_peer(grown, &mut read, &mut early, ctx, failed)
-                            .await
-                            .is_none()
-                        {
-                            return Ok(());
+                        match wait_watching_peer(grown, &mut read, &mut early, ctx, failed).await {
+                            None => return Ok(()),
+                            Some(Err(Cut)) => return Err(cut_for_memory(buffer.buf.len())),
+                            Some(Ok(())) => {}
                         }
                     }
                 }
@@ -375,11 +389,10 @@ where
                     if !codec.memory().try_grow(cost) {
                         input.stats.memory_waits.fetch_add(1, Ordering::Relaxed);
                         let grown = codec.memory().grow(cost);
-                        if wait_watching_peer(grown, &mut read, &mut early, ctx, failed)
-                            .await
-                            .is_none()
-                        {
-                            return Ok(());
+                        match wait_watching_peer(grown, &mut read, &mut early, ctx, failed).await {
+                            None => return Ok(()),
+                            Some(Err(Cut)) => return Err(cut_for_memory(buffer.buf.len())),
+                            Some(Ok(())) => {}
                         }
                     }
                 }
@@ -430,7 +443,8 @@ where
         guard.0 = Some(ack);
         // Not waiting for the persisted queue's sync: the window's ack fires only once
         // its records are synced, and the next window is read meanwhile.
-        let pushed = unless_stopped(ctx.push_pipelined(batch), ctx, failed).await;
+        let push = unless_stopped(ctx.push_pipelined(batch), ctx, failed);
+        let pushed = codec.memory().queueing(push).await;
         codec.memory().shrink(std::mem::take(&mut unqueued.held));
         if !matches!(pushed, Some(Ok(_))) {
             // Not queued: the guard fails the ack, so the client is not told these
@@ -488,7 +502,8 @@ impl Unqueued {
             .stats
             .events
             .fetch_add(batch.events.len() as u64, Ordering::Relaxed);
-        let pushed = unless_stopped(ctx.push_pipelined(batch), ctx, failed).await;
+        let push = unless_stopped(ctx.push_pipelined(batch), ctx, failed);
+        let pushed = memory.queueing(push).await;
         memory.shrink(std::mem::take(&mut self.held));
         matches!(pushed, Some(Ok(_)))
     }
