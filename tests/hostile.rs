@@ -340,29 +340,25 @@ fn a_tcp_peer_that_leaves_while_waiting_for_memory_gives_the_budget_back() {
     std::thread::sleep(Duration::from_millis(500));
     drop(hostile);
 
-    // 20 KiB needs a 32 KiB buffer, 16 KiB of it from the budget. The connection is
-    // closed in order only once its line is queued.
-    let mut client = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    client
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .expect("timeout");
-    client
-        .set_write_timeout(Some(Duration::from_secs(20)))
-        .expect("timeout");
-    let mut line = vec![b'y'; 20 * 1024];
-    line.push(b'\n');
-    client
-        .write_all(&line)
-        .expect("the line was not read: the budget was not given back");
-    client
-        .shutdown(std::net::Shutdown::Write)
-        .expect("half-close");
-    let mut rest = Vec::new();
-    let answer = client.read_to_end(&mut rest);
+    // 20 KiB needs a 32 KiB buffer, 16 KiB of it from the budget.
+    let answer = send_line_and_close(port, b'y', 20 * 1024, Duration::from_secs(20));
     assert!(
         answer.is_ok(),
-        "the connection was not closed after its line: {answer:?} (the budget was not given back)"
+        "the client was not served: {answer:?} (the budget was not given back)"
     );
+}
+
+/// Sends one line of `len` bytes of `fill` to the tcp input, half-closes, and waits
+/// for the input's orderly close, which comes only once the line is queued.
+fn send_line_and_close(port: u16, fill: u8, len: usize, limit: Duration) -> std::io::Result<()> {
+    let mut client = TcpStream::connect(("127.0.0.1", port))?;
+    client.set_read_timeout(Some(limit))?;
+    client.set_write_timeout(Some(limit))?;
+    let mut line = vec![fill; len];
+    line.push(b'\n');
+    client.write_all(&line)?;
+    client.shutdown(std::net::Shutdown::Write)?;
+    client.read_to_end(&mut Vec::new()).map(|_| ())
 }
 
 /// Peers that never finish their lines hold the whole input budget: one sends a long
@@ -404,23 +400,7 @@ fn peers_that_never_finish_their_lines_cannot_hold_the_budget_for_ever() {
     let mut second = peer(b'b');
 
     // 40 KiB again: this client's buffer needs 48 KiB of the budget too.
-    let mut client = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    client
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("timeout");
-    client
-        .set_write_timeout(Some(Duration::from_secs(30)))
-        .expect("timeout");
-    let mut line = vec![b'c'; 40 * 1024];
-    line.push(b'\n');
-    client
-        .write_all(&line)
-        .expect("the client's line was not read: the budget stayed held");
-    client
-        .shutdown(std::net::Shutdown::Write)
-        .expect("half-close");
-    let mut rest = Vec::new();
-    let answer = client.read_to_end(&mut rest);
+    let answer = send_line_and_close(port, b'c', 40 * 1024, Duration::from_secs(30));
     assert!(
         answer.is_ok(),
         "the client was not served: {answer:?} (the budget stayed held)"

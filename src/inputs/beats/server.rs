@@ -232,28 +232,38 @@ where
     let mut open: Option<(FailUnlessPushed, Arc<AtomicU32>)> = None;
     // Bytes read while waiting for memory, ahead of the socket.
     let mut early: Vec<u8> = Vec::new();
+    // Counts `$n` more bytes in the connection's holding. When the budget lacks them,
+    // the events held of the open window are queued first (which gives their bytes
+    // back), and only then does the connection wait, watching its peer. Returns from
+    // the reader when it must stop, or with the close when the connection is cut.
+    macro_rules! grow_or_return {
+        ($n:expr) => {{
+            let n = $n;
+            if !codec.memory().try_grow(n) {
+                let next = (tracker.outstanding() as usize).min(input.flush_events);
+                let queued = unqueued.queue(input, ctx, failed, codec.memory(), &open, next);
+                if !queued.await {
+                    return Ok(());
+                }
+                if !codec.memory().try_grow(n) {
+                    input.stats.memory_waits.fetch_add(1, Ordering::Relaxed);
+                    let grown = codec.memory().grow(n);
+                    match wait_watching_peer(grown, &mut read, &mut early, ctx, failed).await {
+                        None => return Ok(()),
+                        Some(Err(Cut)) => return Err(cut_for_memory(buffer.buf.len())),
+                        Some(Ok(())) => {}
+                    }
+                }
+            }
+        }};
+    }
     loop {
         let decoded = codec.decode_next(&mut buffer.buf).map_err(protocol);
         buffer.recount(codec.memory());
         let frame = match decoded? {
             Decoded::Frame(frame) => frame,
             Decoded::NeedMemory(n) => {
-                if !codec.memory().try_grow(n) {
-                    let next = (tracker.outstanding() as usize).min(input.flush_events);
-                    let queued = unqueued.queue(input, ctx, failed, codec.memory(), &open, next);
-                    if !queued.await {
-                        return Ok(());
-                    }
-                    if !codec.memory().try_grow(n) {
-                        input.stats.memory_waits.fetch_add(1, Ordering::Relaxed);
-                        let grown = codec.memory().grow(n);
-                        match wait_watching_peer(grown, &mut read, &mut early, ctx, failed).await {
-                            None => return Ok(()),
-                            Some(Err(Cut)) => return Err(cut_for_memory(buffer.buf.len())),
-                            Some(Ok(())) => {}
-                        }
-                    }
-                }
+                grow_or_return!(n);
                 codec.prepaid(n);
                 continue;
             }
@@ -356,22 +366,7 @@ where
                     .json_event(*seq, payload, &peer, Timestamp::now())
                     .map_err(protocol)?;
                 let cost = payload.len() + EVENT_OVERHEAD_BYTES;
-                if !codec.memory().try_grow(cost) {
-                    let next = (tracker.outstanding() as usize).min(input.flush_events);
-                    let queued = unqueued.queue(input, ctx, failed, codec.memory(), &open, next);
-                    if !queued.await {
-                        return Ok(());
-                    }
-                    if !codec.memory().try_grow(cost) {
-                        input.stats.memory_waits.fetch_add(1, Ordering::Relaxed);
-                        let grown = codec.memory().grow(cost);
-                        match wait_watching_peer(grown, &mut read, &mut early, ctx, failed).await {
-                            None => return Ok(()),
-                            Some(Err(Cut)) => return Err(cut_for_memory(buffer.buf.len())),
-                            Some(Ok(())) => {}
-                        }
-                    }
-                }
+                grow_or_return!(cost);
                 unqueued.push(event, payload.len(), cost);
                 p
             }
@@ -380,22 +375,7 @@ where
                 let len = pairs.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
                 let cost = len + EVENT_OVERHEAD_BYTES;
                 let event = input.mapper.v1_event(pairs, &peer, Timestamp::now());
-                if !codec.memory().try_grow(cost) {
-                    let next = (tracker.outstanding() as usize).min(input.flush_events);
-                    let queued = unqueued.queue(input, ctx, failed, codec.memory(), &open, next);
-                    if !queued.await {
-                        return Ok(());
-                    }
-                    if !codec.memory().try_grow(cost) {
-                        input.stats.memory_waits.fetch_add(1, Ordering::Relaxed);
-                        let grown = codec.memory().grow(cost);
-                        match wait_watching_peer(grown, &mut read, &mut early, ctx, failed).await {
-                            None => return Ok(()),
-                            Some(Err(Cut)) => return Err(cut_for_memory(buffer.buf.len())),
-                            Some(Ok(())) => {}
-                        }
-                    }
-                }
+                grow_or_return!(cost);
                 unqueued.push(event, len, cost);
                 p
             }
