@@ -9,10 +9,11 @@
 //! connection that needs more waits before it reads again: the peer is back-pressured
 //! by TCP, exactly as when the queue is full.
 //!
-//! Waiting is safe only while someone will give bytes back. Bytes drawn for events on
-//! their way to the queue come back once it takes them; bytes drawn for a line or frame
-//! still being read come back only when the peer finishes it. When the budget is spent,
-//! nothing held is on its way to the queue, and nothing came back for [`STUCK_AFTER`],
+//! Waiting is safe only while someone will give bytes back. Bytes held by a connection
+//! that waits on the pipeline (events on their way to the queue, acknowledgements owed)
+//! come back once the pipeline moves; bytes drawn for a line or frame still being read
+//! come back only when the peer finishes it. When the budget is spent, no connection
+//! holding part of it waits on the pipeline, and nothing came back for [`STUCK_AFTER`],
 //! every connection that holds part of the budget waits for a peer that may never
 //! finish (peers that never end their lines, or honest ones whose lines together need
 //! more than the budget). Then the connection that holds the most is cut ([`Cut`]): tcp
@@ -52,9 +53,10 @@ pub struct MemoryBudget {
     /// Connections that hold bytes drawn from the budget, by id: where a cut is chosen.
     holders: Mutex<HashMap<u64, Arc<Slot>>>,
     next_holder: AtomicU64,
-    /// Bytes drawn by connections that are handing events to the queue right now: they
-    /// come back without any peer's help.
-    queueing: AtomicUsize,
+    /// Bytes drawn by connections waiting on the pipeline right now (handing events to
+    /// the queue, waiting for acknowledgements they owe): they come back without any
+    /// peer's help.
+    on_pipeline: AtomicUsize,
 }
 
 /// How long a connection waits for the budget without any byte coming back before it
@@ -72,7 +74,8 @@ pub struct Cut;
 #[derive(Debug, Default)]
 struct Slot {
     drawn: AtomicUsize,
-    queueing: AtomicBool,
+    /// Waiting on the pipeline ([`Holding::waiting_for_pipeline`]): not a candidate.
+    on_pipeline: AtomicBool,
     /// Asked to give back what it holds.
     cut: AtomicBool,
     asked: Notify,
@@ -104,7 +107,7 @@ impl MemoryBudget {
             freed: Notify::new(),
             holders: Mutex::new(HashMap::new()),
             next_holder: AtomicU64::new(0),
-            queueing: AtomicUsize::new(0),
+            on_pipeline: AtomicUsize::new(0),
         }
     }
 
@@ -158,15 +161,15 @@ impl MemoryBudget {
         self.holders.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The connection to cut if the budget is stuck: none while any drawn byte is on
-    /// its way to the queue; otherwise the holder of the most drawn bytes.
+    /// The connection to cut if the budget is stuck: none while any drawn byte waits on
+    /// the pipeline; otherwise the holder of the most drawn bytes.
     fn stuck_victim(&self) -> Option<Arc<Slot>> {
-        if self.queueing.load(Ordering::Acquire) > 0 {
+        if self.on_pipeline.load(Ordering::Acquire) > 0 {
             return None;
         }
         self.holders()
             .values()
-            .filter(|s| !s.queueing.load(Ordering::Acquire))
+            .filter(|s| !s.on_pipeline.load(Ordering::Acquire))
             .max_by_key(|s| s.drawn.load(Ordering::Acquire))
             .filter(|s| s.drawn.load(Ordering::Acquire) > 0)
             .cloned()
@@ -429,12 +432,13 @@ impl Holding {
         }
     }
 
-    /// Runs `push`, which hands events this connection holds to the queue. Meanwhile
-    /// its drawn bytes are on their way back without any peer's help, so connections
+    /// Runs `wait`, a wait on the pipeline rather than on the peer: handing events
+    /// this connection holds to the queue, or waiting for acknowledgements it owes.
+    /// Meanwhile its drawn bytes come back without any peer's help, so connections
     /// waiting for the budget wait for them rather than cut anyone.
-    pub async fn queueing<T>(&self, push: impl std::future::Future<Output = T>) -> T {
-        let _mark = Queueing::new(&self.budget, &self.slot, self.drawn);
-        push.await
+    pub async fn waiting_for_pipeline<T>(&self, wait: impl std::future::Future<Output = T>) -> T {
+        let _mark = OnPipeline::new(&self.budget, &self.slot, self.drawn);
+        wait.await
     }
 
     /// Counts `n` bytes fewer; what falls back inside the allowance returns to the budget.
@@ -473,18 +477,18 @@ impl Drop for Holding {
     }
 }
 
-/// Marks a connection's drawn bytes as on their way to the queue while it lives.
-struct Queueing<'a> {
+/// Marks a connection's drawn bytes as waiting on the pipeline while it lives.
+struct OnPipeline<'a> {
     budget: &'a MemoryBudget,
     slot: &'a Slot,
     drawn: usize,
 }
 
-impl<'a> Queueing<'a> {
-    fn new(budget: &'a MemoryBudget, slot: &'a Slot, drawn: usize) -> Queueing<'a> {
-        slot.queueing.store(true, Ordering::Release);
-        budget.queueing.fetch_add(drawn, Ordering::AcqRel);
-        Queueing {
+impl<'a> OnPipeline<'a> {
+    fn new(budget: &'a MemoryBudget, slot: &'a Slot, drawn: usize) -> OnPipeline<'a> {
+        slot.on_pipeline.store(true, Ordering::Release);
+        budget.on_pipeline.fetch_add(drawn, Ordering::AcqRel);
+        OnPipeline {
             budget,
             slot,
             drawn,
@@ -492,10 +496,12 @@ impl<'a> Queueing<'a> {
     }
 }
 
-impl Drop for Queueing<'_> {
+impl Drop for OnPipeline<'_> {
     fn drop(&mut self) {
-        self.budget.queueing.fetch_sub(self.drawn, Ordering::AcqRel);
-        self.slot.queueing.store(false, Ordering::Release);
+        self.budget
+            .on_pipeline
+            .fetch_sub(self.drawn, Ordering::AcqRel);
+        self.slot.on_pipeline.store(false, Ordering::Release);
     }
 }
 
@@ -837,16 +843,21 @@ mod tests {
     #[tokio::test]
     async fn bytes_on_their_way_to_the_queue_are_waited_for_not_cut() {
         let budget = Arc::new(MemoryBudget::new(100));
-        let mut queueing = Holding::with_allowance(budget.clone(), 0);
-        assert!(queueing.try_grow(100));
+        let mut pushing = Holding::with_allowance(budget.clone(), 0);
+        assert!(pushing.try_grow(100));
         let waiter = tokio::spawn({
             let budget = budget.clone();
             async move { Holding::with_allowance(budget, 0).grow(10).await }
         });
-        queueing.queueing(tokio::time::sleep(STUCK_AFTER * 3)).await;
-        assert!(!queueing.take_cut(), "a holder that was queueing was cut");
+        pushing
+            .waiting_for_pipeline(tokio::time::sleep(STUCK_AFTER * 3))
+            .await;
+        assert!(
+            !pushing.take_cut(),
+            "a holder waiting on the pipeline was cut"
+        );
         assert!(!waiter.is_finished());
-        queueing.shrink(100);
+        pushing.shrink(100);
         let grown = tokio::time::timeout(Duration::from_secs(5), waiter)
             .await
             .expect("the waiter was not served once the queue took the events");

@@ -458,7 +458,7 @@ impl HttpInput {
         }
         let (ack, delivered) = Ack::channel();
         if memory
-            .queueing(ctx.push(Batch::with_bytes(events, ack, body.len())))
+            .waiting_for_pipeline(ctx.push(Batch::with_bytes(events, ack, body.len())))
             .await
             .is_err()
         {

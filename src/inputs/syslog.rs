@@ -568,7 +568,7 @@ impl SyslogInput {
                     Ack::none(),
                     std::mem::take(&mut bytes),
                 );
-                let pushed = memory.queueing(ctx.push(batch)).await.is_ok();
+                let pushed = memory.waiting_for_pipeline(ctx.push(batch)).await.is_ok();
                 memory.shrink(std::mem::take(&mut held));
                 if !pushed {
                     return;

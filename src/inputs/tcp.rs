@@ -404,7 +404,7 @@ impl TcpInput {
             Ack::none(),
             std::mem::take(&mut pending.bytes),
         );
-        let pushed = match memory.queueing(ctx.push_pipelined(batch)).await {
+        let pushed = match memory.waiting_for_pipeline(ctx.push_pipelined(batch)).await {
             Ok(durable) => {
                 pending.durable = Some(durable);
                 true

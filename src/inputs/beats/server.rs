@@ -348,7 +348,14 @@ where
                         seq: seq.clone(),
                         ack: Some(receiver),
                     };
-                    if tx.send(entry).await.is_err() {
+                    // Waits while MAX_PENDING_WINDOWS ACKs are owed: for the pipeline,
+                    // not the peer, so what the connection holds is not stuck.
+                    if codec
+                        .memory()
+                        .waiting_for_pipeline(tx.send(entry))
+                        .await
+                        .is_err()
+                    {
                         ack.fail();
                         return Ok(()); // the writer stopped: it reports why
                     }
@@ -403,7 +410,12 @@ where
                 seq: Arc::new(AtomicU32::new(0)),
                 ack: None,
             };
-            if tx.send(entry).await.is_err() {
+            if codec
+                .memory()
+                .waiting_for_pipeline(tx.send(entry))
+                .await
+                .is_err()
+            {
                 return Ok(());
             }
             continue;
@@ -424,7 +436,7 @@ where
         // Not waiting for the persisted queue's sync: the window's ack fires only once
         // its records are synced, and the next window is read meanwhile.
         let push = unless_stopped(ctx.push_pipelined(batch), ctx, failed);
-        let pushed = codec.memory().queueing(push).await;
+        let pushed = codec.memory().waiting_for_pipeline(push).await;
         codec.memory().shrink(std::mem::take(&mut unqueued.held));
         if !matches!(pushed, Some(Ok(_))) {
             // Not queued: the guard fails the ack, so the client is not told these
@@ -483,7 +495,7 @@ impl Unqueued {
             .events
             .fetch_add(batch.events.len() as u64, Ordering::Relaxed);
         let push = unless_stopped(ctx.push_pipelined(batch), ctx, failed);
-        let pushed = memory.queueing(push).await;
+        let pushed = memory.waiting_for_pipeline(push).await;
         memory.shrink(std::mem::take(&mut self.held));
         matches!(pushed, Some(Ok(_)))
     }
