@@ -494,74 +494,25 @@ async fn connections_past_max_connections_are_refused() {
 
 mod tls {
     use super::*;
-    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+    pub use crate::common::pki::Pki;
+    use rustls::pki_types::ServerName;
     use tokio_rustls::TlsConnector;
 
     /// A throwaway CA, a server certificate for 127.0.0.1 and a client certificate,
     /// written as PEM files into `dir`.
-    pub struct Pki {
-        pub ca: String,
-        pub cert: String,
-        pub key: String,
-        pub client_cert: String,
-        pub client_key: String,
-        ca_der: CertificateDer<'static>,
-        client_der: CertificateDer<'static>,
-        client_key_der: Vec<u8>,
-    }
-
     pub fn pki(dir: &Path) -> Pki {
-        let ca_key = KeyPair::generate().unwrap();
-        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params
-            .distinguished_name
-            .push(DnType::CommonName, "sluice test ca");
-        let ca_cert = ca_params.self_signed(&ca_key).unwrap();
-        let issuer = Issuer::new(ca_params, ca_key);
-        let server_key = KeyPair::generate().unwrap();
-        let mut server =
-            CertificateParams::new(vec!["127.0.0.1".into(), "localhost".into()]).unwrap();
-        server
-            .distinguished_name
-            .push(DnType::CommonName, "sluice test server");
-        let server = server.signed_by(&server_key, &issuer).unwrap();
-        let client_key = KeyPair::generate().unwrap();
-        let mut client = CertificateParams::new(vec!["beat-client".into()]).unwrap();
-        client
-            .distinguished_name
-            .push(DnType::CommonName, "sluice test client");
-        let client = client.signed_by(&client_key, &issuer).unwrap();
-        let write = |name: &str, text: String| {
-            let p = dir.join(name);
-            std::fs::write(&p, text).unwrap();
-            p.display().to_string()
-        };
-        Pki {
-            ca: write("ca.pem", ca_cert.pem()),
-            cert: write("server.pem", server.pem()),
-            key: write("server.key", server_key.serialize_pem()),
-            client_cert: write("client.pem", client.pem()),
-            client_key: write("client.key", client_key.serialize_pem()),
-            ca_der: ca_cert.der().clone(),
-            client_der: client.der().clone(),
-            client_key_der: client_key.serialize_der(),
-        }
+        Pki::new(dir, "beat-client")
     }
 
     fn connector(pki: &Pki, with_client_cert: bool) -> TlsConnector {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(pki.ca_der.clone()).unwrap();
         let builder = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .unwrap()
-            .with_root_certificates(roots);
+            .with_root_certificates(pki.roots());
         let config = if with_client_cert {
-            let key = PrivateKeyDer::try_from(pki.client_key_der.clone()).unwrap();
             builder
-                .with_client_auth_cert(vec![pki.client_der.clone()], key)
+                .with_client_auth_cert(vec![pki.client_der.clone()], pki.client_key_der())
                 .unwrap()
         } else {
             builder.with_no_client_auth()
@@ -578,7 +529,9 @@ mod tls {
             "ssl_enabled => true ssl_certificate => \"{}\" ssl_key => \"{}\" \
              ssl_certificate_authorities => [\"{}\"] ssl_client_authentication => required \
              enrich => all",
-            pki.cert, pki.key, pki.ca
+            pki.cert.display(),
+            pki.key.display(),
+            pki.ca.display()
         );
         let sluice = start(&options, &file_output(&out), |_| {}).await;
         let name = ServerName::try_from("127.0.0.1").unwrap();
@@ -630,8 +583,8 @@ mod tls {
         let text = format!(
             "input {{ tcp {{ host => \"127.0.0.1\" port => {port} codec => json_lines \
              ssl_enabled => true ssl_certificate => \"{}\" ssl_key => \"{}\" }} }} {}",
-            pki.cert,
-            pki.key,
+            pki.cert.display(),
+            pki.key.display(),
             file_output(&out)
         );
         let ast = sluice::config::parse(&text, "test", false).unwrap();
@@ -772,7 +725,9 @@ mod pylogbeat {
         let options = format!(
             "ssl_enabled => true ssl_certificate => \"{}\" ssl_key => \"{}\" \
              ssl_certificate_authorities => [\"{}\"] ssl_client_authentication => required",
-            pki.cert, pki.key, pki.ca
+            pki.cert.display(),
+            pki.key.display(),
+            pki.ca.display()
         );
         run(&options, Some(&pki), dir.path());
     }

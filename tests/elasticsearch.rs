@@ -1465,44 +1465,28 @@ async fn scripted_updates_reach_the_server_as_scripts() {
 /// as PEM files, and a TLS proxy that demands a client certificate from that CA before
 /// it forwards a connection to osmem-server.
 mod mutual_tls {
-    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    use std::path::{Path, PathBuf};
+    use std::path::Path;
     use std::sync::Arc;
 
     pub struct Pki {
-        pub ca: PathBuf,
-        pub client_cert: PathBuf,
-        pub client_key: PathBuf,
-        /// The key file's text, to check it never reaches a log.
-        pub client_key_pem: String,
+        pub files: crate::common::pki::Pki,
         server: rustls::ServerConfig,
     }
 
+    impl std::ops::Deref for Pki {
+        type Target = crate::common::pki::Pki;
+        fn deref(&self) -> &Self::Target {
+            &self.files
+        }
+    }
+
+    /// The PKI, and the proxy's TLS configuration: its certificate, and client
+    /// certificates required from the CA.
     pub fn pki(dir: &Path) -> Pki {
+        let files = crate::common::pki::Pki::new(dir, "sluice");
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let ca_key = KeyPair::generate().unwrap();
-        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params
-            .distinguished_name
-            .push(DnType::CommonName, "sluice test ca");
-        let ca_cert = ca_params.self_signed(&ca_key).unwrap();
-        let issuer = Issuer::new(ca_params, ca_key);
-        let server_key = KeyPair::generate().unwrap();
-        let server = CertificateParams::new(vec!["127.0.0.1".into()])
-            .unwrap()
-            .signed_by(&server_key, &issuer)
-            .unwrap();
-        let client_key = KeyPair::generate().unwrap();
-        let client = CertificateParams::new(vec!["sluice".into()])
-            .unwrap()
-            .signed_by(&client_key, &issuer)
-            .unwrap();
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(ca_cert.der().clone()).unwrap();
         let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
-            Arc::new(roots),
+            Arc::new(files.roots()),
             provider.clone(),
         )
         .build()
@@ -1511,24 +1495,9 @@ mod mutual_tls {
             .with_safe_default_protocol_versions()
             .unwrap()
             .with_client_cert_verifier(verifier)
-            .with_single_cert(
-                vec![CertificateDer::from(server.der().to_vec())],
-                PrivateKeyDer::try_from(server_key.serialize_der()).unwrap(),
-            )
+            .with_single_cert(vec![files.server_der.clone()], files.server_key_der())
             .unwrap();
-        let write = |name: &str, text: &str| {
-            let p = dir.join(name);
-            std::fs::write(&p, text).unwrap();
-            p
-        };
-        let client_key_pem = client_key.serialize_pem();
-        Pki {
-            ca: write("ca.pem", &ca_cert.pem()),
-            client_cert: write("client.pem", &client.pem()),
-            client_key: write("client.key", &client_key_pem),
-            client_key_pem,
-            server,
-        }
+        Pki { files, server }
     }
 
     /// Listens on a free port; each connection that completes the handshake (with a

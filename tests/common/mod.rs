@@ -4,6 +4,7 @@
 
 #[cfg(feature = "kafka")]
 pub mod kafka;
+pub mod pki;
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
