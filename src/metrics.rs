@@ -19,6 +19,9 @@ pub type Labels = Vec<(&'static str, String)>;
 /// Counters by label set.
 pub type CounterFamily = Family<Labels, Counter>;
 
+/// Gauges by label set.
+pub type GaugeFamily = Family<Labels, Gauge>;
+
 /// Second counters (fractional) by label set.
 pub type SecondsFamily = Family<Labels, Counter<f64, AtomicU64>>;
 
@@ -34,16 +37,17 @@ pub fn latency_buckets() -> Histogram {
 pub struct Pipeline {
     /// Events an input put in the queue, by `plugin_id` (recorded where inputs push).
     pub input_events: CounterFamily,
-    /// Events workers took from the queue into the filters.
-    pub filter_events_in: Counter,
-    /// Events that left the filters for the outputs (drops and clones change the count).
-    pub filter_events_out: Counter,
-    /// Events in the queue, sampled when a worker takes a batch.
-    pub queue_events: Gauge,
-    /// Bytes (approximate) in the queue, sampled likewise.
-    pub queue_bytes: Gauge,
-    /// Batches failed back to their inputs (not acknowledged).
-    pub batches_failed: Counter,
+    /// Events workers took from the queue into the filters, by `pipeline`.
+    pub filter_events_in: CounterFamily,
+    /// Events that left the filters for the outputs (drops and clones change the
+    /// count), by `pipeline`.
+    pub filter_events_out: CounterFamily,
+    /// Events in the queue, sampled when a worker takes a batch, by `pipeline`.
+    pub queue_events: GaugeFamily,
+    /// Bytes (approximate) in the queue, sampled likewise, by `pipeline`.
+    pub queue_bytes: GaugeFamily,
+    /// Batches failed back to their inputs (not acknowledged), by `pipeline`.
+    pub batches_failed: CounterFamily,
     /// Events a filter or output received, by `plugin_id` (recorded by the runtime around
     /// each plugin, never by the plugin).
     pub plugin_events_in: CounterFamily,
@@ -53,6 +57,32 @@ pub struct Pipeline {
     /// Time spent in a plugin, by `plugin_id`: a filter's work, an output's attempts,
     /// an input's waits to push into the queue.
     pub plugin_duration: SecondsFamily,
+}
+
+/// One pipeline's runtime metrics (label `pipeline`), looked up once when its workers
+/// start so the hot path only adds to atomics. Pipelines of one process (pipelines.yml)
+/// each have their own.
+#[derive(Clone, Debug)]
+pub struct PipelineFlow {
+    pub filter_events_in: Counter,
+    pub filter_events_out: Counter,
+    pub queue_events: Gauge,
+    pub queue_bytes: Gauge,
+    pub batches_failed: Counter,
+}
+
+impl PipelineFlow {
+    pub fn of(pipeline_id: &str) -> PipelineFlow {
+        let m = &get().pipeline;
+        let labels = pipeline(pipeline_id);
+        PipelineFlow {
+            filter_events_in: m.filter_events_in.get_or_create(&labels).clone(),
+            filter_events_out: m.filter_events_out.get_or_create(&labels).clone(),
+            queue_events: m.queue_events.get_or_create(&labels).clone(),
+            queue_bytes: m.queue_bytes.get_or_create(&labels).clone(),
+            batches_failed: m.batches_failed.get_or_create(&labels).clone(),
+        }
+    }
 }
 
 /// One plugin's flow counters, looked up once when the plugin is built so the hot path
@@ -168,24 +198,25 @@ pub struct Elasticsearch {
     pub sent_bytes: Counter,
 }
 
-/// The dead letter queue's metrics.
+/// The dead letter queue's metrics, by `pipeline` (each pipeline has its own queue).
 pub struct DeadLetterQueue {
     /// Entries appended.
-    pub written: Counter,
-    /// Entries lost to the size cap, by policy (`drop_newer`, `drop_older`).
-    pub dropped: Family<Labels, Counter>,
+    pub written: CounterFamily,
+    /// Entries lost to the size cap, by `pipeline` and `policy` (`drop_newer`,
+    /// `drop_older`).
+    pub dropped: CounterFamily,
     /// Bytes on disk across segments.
-    pub size: Gauge,
+    pub size: GaugeFamily,
 }
 
-/// The persisted queue's metrics.
+/// The persisted queue's metrics, by `pipeline`.
 pub struct PersistedQueue {
     /// Records found damaged (at start or while reading) and not delivered.
-    pub damaged_records: Counter,
+    pub damaged_records: CounterFamily,
     /// Writes the disk refused (full, I/O error); each is retried while the input waits.
-    pub write_errors: Counter,
+    pub write_errors: CounterFamily,
     /// Bytes of pages on disk.
-    pub size: Gauge,
+    pub size: GaugeFamily,
 }
 
 pub struct Metrics {
@@ -204,11 +235,11 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     let mut registry = Registry::with_prefix("sluice");
     let pipeline = Pipeline {
         input_events: Family::default(),
-        filter_events_in: Counter::default(),
-        filter_events_out: Counter::default(),
-        queue_events: Gauge::default(),
-        queue_bytes: Gauge::default(),
-        batches_failed: Counter::default(),
+        filter_events_in: Family::default(),
+        filter_events_out: Family::default(),
+        queue_events: Family::default(),
+        queue_bytes: Family::default(),
+        batches_failed: Family::default(),
         plugin_events_in: Family::default(),
         plugin_events_out: Family::default(),
         plugin_duration: Family::default(),
@@ -412,9 +443,9 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         elasticsearch.sent_bytes.clone(),
     );
     let dead_letter_queue = DeadLetterQueue {
-        written: Counter::default(),
+        written: Family::default(),
         dropped: Family::default(),
-        size: Gauge::default(),
+        size: Family::default(),
     };
     registry.register(
         "dead_letter_queue_written",
@@ -432,9 +463,9 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         dead_letter_queue.size.clone(),
     );
     let persisted_queue = PersistedQueue {
-        damaged_records: Counter::default(),
-        write_errors: Counter::default(),
-        size: Gauge::default(),
+        damaged_records: Family::default(),
+        write_errors: Family::default(),
+        size: Family::default(),
     };
     registry.register(
         "queue_damaged_records",
@@ -480,6 +511,11 @@ pub fn encode_text() -> String {
 /// A label set of one pair.
 pub fn label(name: &'static str, value: impl Into<String>) -> Labels {
     vec![(name, value.into())]
+}
+
+/// The label set of one pipeline.
+pub fn pipeline(id: &str) -> Labels {
+    label("pipeline", id)
 }
 
 /// The label set of one plugin instance.
@@ -545,8 +581,9 @@ mod tests {
     fn every_internal_event_is_exported_under_its_name() {
         let m = get();
         m.pipeline.input_events.get_or_create(&plugin("in-1")).inc();
-        m.pipeline.filter_events_in.inc();
-        m.pipeline.queue_events.set(7);
+        let flow = PipelineFlow::of("metrics-test");
+        flow.filter_events_in.inc();
+        flow.queue_events.set(7);
         m.grok
             .matches
             .get_or_create(&label("pattern", "%{WORD:metrics_test}"))
@@ -562,7 +599,8 @@ mod tests {
         let text = encode_text();
         for line in [
             "sluice_input_events_total{plugin_id=\"in-1\"} 1",
-            "sluice_queue_events 7",
+            "sluice_queue_events{pipeline=\"metrics-test\"} 7",
+            "sluice_pipeline_filter_events_in_total{pipeline=\"metrics-test\"} 1",
             "sluice_grok_matches_total{pattern=\"%{WORD:metrics_test}\"} 1",
             "sluice_output_retries_total{plugin_id=\"out-1\",reason=\"http_503\"} 4",
         ] {

@@ -744,8 +744,14 @@ fn per_plugin_counts_and_grok_counters_agree_with_the_events_sent() {
             format!("sluice_plugin_events_in_total{{plugin_id=\"{output_id}\"}}"),
             matched,
         ),
-        ("sluice_pipeline_filter_events_in_total".into(), total),
-        ("sluice_pipeline_filter_events_out_total".into(), matched),
+        (
+            "sluice_pipeline_filter_events_in_total{pipeline=\"main\"}".into(),
+            total,
+        ),
+        (
+            "sluice_pipeline_filter_events_out_total{pipeline=\"main\"}".into(),
+            matched,
+        ),
     ] {
         assert_eq!(
             sample(sluice.api_port, &series),
@@ -813,4 +819,52 @@ fn beats_connections_are_counted_open_accepted_and_refused() {
     });
     assert_eq!(metric("sluice_beats_connections_accepted_total"), 2.0);
     assert_eq!(metric("sluice_beats_connections_refused_total"), 1.0);
+}
+
+/// Each pipeline of pipelines.yml has its own series of the pipeline metrics (label
+/// `pipeline`): before, both added to one counter and set one queue gauge.
+#[test]
+fn pipeline_metrics_are_labelled_with_their_pipeline() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let (api_port, port_a, port_b) = (
+        common::free_port(),
+        common::free_port(),
+        common::free_port(),
+    );
+    let yml = format!(
+        "- pipeline.id: left\n  config.string: 'input {{ tcp {{ host => \"127.0.0.1\" port => {port_a} }} }} output {{ null {{}} }}'\n\
+         - pipeline.id: right\n  config.string: 'input {{ tcp {{ host => \"127.0.0.1\" port => {port_b} }} }} output {{ null {{}} }}'\n"
+    );
+    std::fs::write(dir.path().join("pipelines.yml"), yml).unwrap();
+    let mut cmd = common::sluice();
+    cmd.args(["--api.http.port", &api_port.to_string()])
+        .arg("--path.settings")
+        .arg(dir.path())
+        .arg("--path.data")
+        .arg(dir.path().join("data"));
+    let _sluice = common::spawn(cmd);
+    for port in [api_port, port_a, port_b] {
+        assert!(
+            common::wait_for_port(port, std::time::Duration::from_secs(30)),
+            "nothing listened on {port} within 30 s"
+        );
+    }
+    for (port, lines) in [(port_a, 3), (port_b, 5)] {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        for i in 0..lines {
+            writeln!(s, "line {i}").unwrap();
+        }
+    }
+    for (pipeline, events) in [("left", 3.0), ("right", 5.0)] {
+        for name in [
+            "sluice_pipeline_filter_events_in_total",
+            "sluice_pipeline_filter_events_out_total",
+        ] {
+            let series = format!("{name}{{pipeline=\"{pipeline}\"}}");
+            wait_for(&series, Some(events), || sample(api_port, &series));
+        }
+        let queue = format!("sluice_queue_events{{pipeline=\"{pipeline}\"}}");
+        assert!(sample(api_port, &queue).is_some(), "no {queue} in /metrics");
+    }
 }

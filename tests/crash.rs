@@ -832,7 +832,7 @@ fn a_full_disk_holds_inputs_back_reports_it_and_delivers_everything_once_space_r
     // The disk fills: the write error is logged and counted, and the input waits.
     let deadline = Instant::now() + Duration::from_secs(60);
     if fs.is_some() {
-        while metric(api_port, "queue_write_errors_total") < 1.0 {
+        while metric(api_port, "queue_write_errors_total{pipeline=\"main\"}") < 1.0 {
             assert!(
                 Instant::now() < deadline,
                 "no write error counted after 60 s ({} of {EVENTS} sent, {} bytes queued)\n{}",
@@ -863,7 +863,7 @@ fn a_full_disk_holds_inputs_back_reports_it_and_delivers_everything_once_space_r
     eprintln!(
         "disk full after {held_at} events sent ({} bytes of pages); {still} sent 3 s later; {} write errors counted",
         dir_bytes(&qdir),
-        metric(api_port, "queue_write_errors_total")
+        metric(api_port, "queue_write_errors_total{pipeline=\"main\"}")
     );
 
     // Space returns: everything arrives, each event once.

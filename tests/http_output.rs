@@ -291,7 +291,7 @@ async fn http_compression_gzips_bodies_with_their_content_encoding() {
 /// pipeline in this process (no other test here does) to read its counters exactly.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dead_lettered_counts_what_the_queue_kept_and_dropped_what_it_refused() {
-    use sluice::metrics::{get, label, plugin};
+    use sluice::metrics::{get, plugin};
     let (port, seen) = receiver(Rules {
         unavailable_for: 0,
         reject_digit: Some(3),
@@ -333,7 +333,10 @@ async fn dead_lettered_counts_what_the_queue_kept_and_dropped_what_it_refused() 
     let dropped = m
         .dead_letter_queue
         .dropped
-        .get_or_create(&label("policy", "drop_newer"))
+        .get_or_create(&vec![
+            ("pipeline", "main".to_string()),
+            ("policy", "drop_newer".to_string()),
+        ])
         .get();
     assert_eq!(rejected, 20);
     assert!(kept > 0 && kept < 20, "the cap kept {kept} of 20 entries");

@@ -108,6 +108,7 @@ pub fn start(
             shape,
             runtime: runtime.clone(),
             holding: holding.clone(),
+            flow: crate::metrics::PipelineFlow::of(&stages.pipeline_id),
         };
         // The caller's span (the pipeline's), so a worker's log lines name the pipeline.
         let span = tracing::Span::current();
@@ -177,6 +178,8 @@ struct WorkerThread {
     shape: BatchShape,
     runtime: Handle,
     holding: Arc<AtomicUsize>,
+    /// The pipeline's exported metrics.
+    flow: crate::metrics::PipelineFlow,
 }
 
 impl WorkerThread {
@@ -186,7 +189,7 @@ impl WorkerThread {
     fn run(self) -> Undelivered {
         // Plugins may look the runtime up (`Handle::current`) from a filter.
         let _runtime = self.runtime.enter();
-        let m = &crate::metrics::get().pipeline;
+        let m = &self.flow;
         let mut tally = Undelivered::default();
         let (size, delay) = (self.shape.size, self.shape.delay);
         while let Some(batch) = self.runtime.block_on(self.queue.pop(size, delay)) {
@@ -231,8 +234,7 @@ impl WorkerThread {
     fn filter_and_deliver(&self, batch: &mut Batch) -> bool {
         let stages = &*self.stages;
         run_filters(&stages.filters, &mut batch.events, stages.ordered);
-        crate::metrics::get()
-            .pipeline
+        self.flow
             .filter_events_out
             .inc_by(batch.events.len() as u64);
         stages.events_out.inc_by(batch.events.len() as u64);

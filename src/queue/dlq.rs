@@ -135,6 +135,8 @@ pub struct Entry<'a> {
 
 struct Writer {
     dir: PathBuf,
+    /// The `pipeline` label of this queue's metrics.
+    pipeline: String,
     max_bytes: u64,
     segment_bytes: u64,
     policy: StoragePolicy,
@@ -149,7 +151,22 @@ struct Writer {
 /// writes to the same directory.
 pub struct DeadLetterQueue {
     writer: Mutex<Writer>,
+    metrics: QueueMetrics,
     _lock: DirLock,
+}
+
+/// The exported metrics of one queue, labelled with its pipeline (the directory's
+/// name: `<path.data>/dead_letter_queue/<pipeline_id>`).
+struct QueueMetrics {
+    written: prometheus_client::metrics::counter::Counter,
+    size: prometheus_client::metrics::gauge::Gauge,
+}
+
+/// The pipeline a queue directory belongs to, for metric labels.
+fn pipeline_of(dir: &Path) -> String {
+    dir.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 /// This queue's own counts (the process-wide metrics add up every queue).
@@ -201,6 +218,7 @@ impl DeadLetterQueue {
         let q = Arc::new(DeadLetterQueue {
             writer: Mutex::new(Writer {
                 dir: dir.to_path_buf(),
+                pipeline: pipeline_of(dir),
                 max_bytes: max_bytes.max(1),
                 segment_bytes: SEGMENT_BYTES.min((max_bytes / 4).max(4096)),
                 policy,
@@ -209,12 +227,17 @@ impl DeadLetterQueue {
                 dirty: false,
                 counts: Counts::default(),
             }),
+            metrics: {
+                let m = &metrics::get().dead_letter_queue;
+                let labels = metrics::pipeline(&pipeline_of(dir));
+                QueueMetrics {
+                    written: m.written.get_or_create(&labels).clone(),
+                    size: m.size.get_or_create(&labels).clone(),
+                }
+            },
             _lock: lock,
         });
-        metrics::get()
-            .dead_letter_queue
-            .size
-            .set(q.size_bytes() as i64);
+        q.metrics.size.set(q.size_bytes() as i64);
         open.insert(dir.to_path_buf(), Arc::downgrade(&q));
         Ok(q)
     }
@@ -247,9 +270,10 @@ impl DeadLetterQueue {
             }
         }
         w.counts.written += written as u64;
-        let m = &metrics::get().dead_letter_queue;
-        m.written.inc_by(written as u64);
-        m.size.set(w.segments.iter().map(|(_, s)| *s as i64).sum());
+        self.metrics.written.inc_by(written as u64);
+        self.metrics
+            .size
+            .set(w.segments.iter().map(|(_, s)| *s as i64).sum());
         Ok(written)
     }
 
@@ -415,10 +439,17 @@ impl Writer {
         metrics::get()
             .dead_letter_queue
             .dropped
-            .get_or_create(&metrics::label("policy", "drop_older"))
+            .get_or_create(&self.dropped_labels(StoragePolicy::DropOlder))
             .inc_by(lost as u64);
         self.counts.dropped += lost as u64;
         Ok(())
+    }
+
+    fn dropped_labels(&self, policy: StoragePolicy) -> metrics::Labels {
+        vec![
+            ("pipeline", self.pipeline.clone()),
+            ("policy", policy.as_str().to_string()),
+        ]
     }
 
     fn dropped(&mut self, n: u64, why: &str) {
@@ -432,7 +463,7 @@ impl Writer {
         metrics::get()
             .dead_letter_queue
             .dropped
-            .get_or_create(&metrics::label("policy", self.policy.as_str()))
+            .get_or_create(&self.dropped_labels(self.policy))
             .inc_by(n);
     }
 }

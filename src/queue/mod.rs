@@ -55,6 +55,7 @@ fn persisted_config(settings: &crate::settings::Settings) -> PersistedConfig {
         .clone()
         .unwrap_or_else(|| settings.data_dir.join("queue"));
     let mut cfg = PersistedConfig::new(dir);
+    cfg.pipeline_id = settings.pipeline_id.clone();
     cfg.page_capacity = settings.queue_page_capacity.max(4096);
     cfg.max_bytes = settings.queue_disk_max_bytes.max(1);
     cfg.checkpoint_writes = settings.queue_checkpoint_writes.max(1);

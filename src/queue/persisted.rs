@@ -74,11 +74,14 @@ pub struct PersistedConfig {
     /// a normal load (workers keeping up, bursts of many connections) nothing has to
     /// be read back and decoded.
     pub memory_window: u64,
+    /// The pipeline this queue serves: the `pipeline` label of its metrics.
+    pub pipeline_id: String,
 }
 
 impl PersistedConfig {
     pub fn new(dir: PathBuf) -> PersistedConfig {
         PersistedConfig {
+            pipeline_id: crate::settings::DEFAULT_PIPELINE_ID.to_string(),
             dir,
             page_capacity: 64 << 20,
             max_bytes: 1 << 30,
@@ -225,6 +228,7 @@ impl State {
 
 struct Inner {
     cfg: PersistedConfig,
+    metrics: QueueMetrics,
     state: Mutex<State>,
     readable: Notify,
     writable: Notify,
@@ -233,6 +237,25 @@ struct Inner {
     /// Wakes the syncer.
     wake: Condvar,
     counters: Mutex<Counters>,
+}
+
+/// The queue's exported metrics, labelled with its pipeline, looked up once.
+struct QueueMetrics {
+    damaged_records: prometheus_client::metrics::counter::Counter,
+    write_errors: prometheus_client::metrics::counter::Counter,
+    size: prometheus_client::metrics::gauge::Gauge,
+}
+
+impl QueueMetrics {
+    fn of(pipeline_id: &str) -> QueueMetrics {
+        let m = &metrics::get().persisted_queue;
+        let labels = metrics::pipeline(pipeline_id);
+        QueueMetrics {
+            damaged_records: m.damaged_records.get_or_create(&labels).clone(),
+            write_errors: m.write_errors.get_or_create(&labels).clone(),
+            size: m.size.get_or_create(&labels).clone(),
+        }
+    }
 }
 
 /// What the queue went through, for stats and tests.
@@ -401,11 +424,12 @@ impl PersistedQueue {
             stopping: false,
             blocked_writers: 0,
         };
-        let m = &metrics::get().persisted_queue;
+        let m = QueueMetrics::of(&cfg.pipeline_id);
         m.damaged_records.inc_by(counters.damaged_records);
         m.size.set(disk_bytes as i64);
         let inner = Arc::new(Inner {
             cfg,
+            metrics: m,
             state: Mutex::new(state),
             readable: Notify::new(),
             writable: Notify::new(),
@@ -509,7 +533,7 @@ impl PersistedQueue {
                 None => notified.await,
                 Some(e) => {
                     inner.counters().write_errors += 1;
-                    metrics::get().persisted_queue.write_errors.inc();
+                    inner.metrics.write_errors.inc();
                     tracing::error!(
                         dir = %inner.cfg.dir.display(),
                         error = %e,
@@ -640,7 +664,7 @@ impl Inner {
             back.1 = size;
         }
         s.disk_bytes += record.len() as u64;
-        metrics::get().persisted_queue.size.set(s.disk_bytes as i64);
+        self.metrics.size.set(s.disk_bytes as i64);
         Ok(Pos { page, offset: size })
     }
 
@@ -889,7 +913,7 @@ impl Inner {
             "persisted queue: damaged record skipped"
         );
         self.counters().damaged_records += 1;
-        metrics::get().persisted_queue.damaged_records.inc();
+        self.metrics.damaged_records.inc();
     }
 
     /// Marks record `id` acknowledged and moves the checkpoint over every acknowledged
@@ -933,7 +957,7 @@ impl Inner {
             if let Err(e) = segment::sync_dir(&self.cfg.dir) {
                 tracing::warn!(dir = %self.cfg.dir.display(), error = %e, "persisted queue: cannot sync the directory");
             }
-            metrics::get().persisted_queue.size.set(s.disk_bytes as i64);
+            self.metrics.size.set(s.disk_bytes as i64);
             self.writable.notify_waiters();
         }
     }
