@@ -161,9 +161,9 @@ mod tests {
     use crate::settings::Settings;
 
     #[test]
-    fn the_memory_window_is_a_quarter_of_the_disk_bound_at_most_64_mib_unless_set() {
+    fn the_memory_window_is_a_quarter_of_the_disk_bound_at_most_16_mib_unless_set() {
         let mut s = Settings::default();
-        assert_eq!(persisted_config(&s).memory_window, 64 << 20);
+        assert_eq!(persisted_config(&s).memory_window, 16 << 20);
         s.queue_disk_max_bytes = 1 << 20;
         assert_eq!(persisted_config(&s).memory_window, 256 << 10);
         s.queue_memory_window = Some(5 << 20);
